@@ -1,0 +1,33 @@
+"""SQL for organizations, users and tokens."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kontak.db.models import ApiToken, Organization, User
+
+
+def get_organization_by_slug(session: Session, slug: str) -> Organization | None:
+    return session.scalars(select(Organization).where(Organization.slug == slug)).one_or_none()
+
+
+def get_organization(session: Session, organization_id: str) -> Organization | None:
+    return session.get(Organization, organization_id)
+
+
+def get_user_by_email(session: Session, email: str) -> User | None:
+    return session.scalars(select(User).where(User.email == email)).one_or_none()
+
+
+def get_user(session: Session, user_id: str) -> User | None:
+    return session.get(User, user_id)
+
+
+def get_token_by_hash(session: Session, token_hash: str) -> ApiToken | None:
+    return session.scalars(select(ApiToken).where(ApiToken.token_hash == token_hash)).one_or_none()
+
+
+def add(session: Session, obj: Organization | User | ApiToken) -> None:
+    session.add(obj)
+    session.flush()

@@ -1,0 +1,1 @@
+"""The ``kontak`` command line: one module per noun."""

@@ -1,0 +1,46 @@
+"""Settings read from ``KONTAK_*`` environment variables, with defaults that work locally."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; see the README's Configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="KONTAK_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("var"), description="SQLite file and uploaded files.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file in data_dir."
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="Signs session cookies; default: a random key kept in data_dir.",
+    )
+    default_region: str = Field(default="ID", description="Region of new organizations.")
+    sqlite_busy_timeout_s: float = 30.0
+    max_upload_bytes: int = 200 * 1024 * 1024
+    max_rows: int = 1_048_576
+    max_columns: int = 1_000
+    max_cell_chars: int = 10_000
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        """The database URL in force: the explicit one, or SQLite under ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'kontak.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+def get_settings() -> Settings:
+    """Fresh settings from the environment (cheap; callers keep their own copy)."""
+    return Settings()

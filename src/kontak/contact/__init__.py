@@ -1,0 +1,1 @@
+"""Contacts: the heart of Kontak."""

@@ -1,0 +1,148 @@
+"""SQL for contacts: look-ups, identity conflicts, filtered keyset listing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, insert, or_, select, tuple_
+from sqlalchemy.orm import Session, selectinload
+
+from kontak.db.models import Contact, ContactTag, SocialAccount, Tag
+from kontak.errors import ConflictItem
+
+
+@dataclass(frozen=True, slots=True)
+class ContactFilter:
+    """List filters; ``q`` is already split into the forms it is searched in."""
+
+    text: str | None = None
+    phone_prefix: str | None = None
+    phone_digits: str | None = None
+    tag: str | None = None
+    channel: str | None = None
+
+
+def _loaded() -> Select[tuple[Contact]]:
+    return select(Contact).options(
+        selectinload(Contact.social_accounts), selectinload(Contact.tags)
+    )
+
+
+def get(session: Session, organization_id: str, contact_id: str) -> Contact | None:
+    return session.scalars(
+        _loaded().where(Contact.organization_id == organization_id, Contact.id == contact_id)
+    ).one_or_none()
+
+
+def find_conflicts(
+    session: Session,
+    organization_id: str,
+    *,
+    email_key: str | None,
+    phone: str | None,
+    socials: Sequence[tuple[str, str]],
+    exclude_id: str | None = None,
+) -> list[ConflictItem]:
+    """The existing contacts that already hold one of these identities."""
+    found: list[ConflictItem] = []
+    mine = Contact.organization_id == organization_id
+    other = Contact.id != exclude_id if exclude_id else None
+    if email_key:
+        stmt = select(Contact.id, Contact.email).where(mine, Contact.email_key == email_key)
+        for cid, email in session.execute(stmt.where(other) if other is not None else stmt):
+            found.append(ConflictItem("email", email or email_key, cid))
+    if phone:
+        stmt = select(Contact.id).where(mine, Contact.phone == phone)
+        for (cid,) in session.execute(stmt.where(other) if other is not None else stmt):
+            found.append(ConflictItem("phone", phone, cid))
+    if socials:
+        stmt2 = select(SocialAccount.contact_id, SocialAccount.platform, SocialAccount.handle).where(
+            SocialAccount.organization_id == organization_id,
+            tuple_(SocialAccount.platform, SocialAccount.handle_key).in_(list(socials)),
+        )
+        if exclude_id:
+            stmt2 = stmt2.where(SocialAccount.contact_id != exclude_id)
+        for cid, platform, handle in session.execute(stmt2):
+            found.append(ConflictItem(f"social_accounts.{platform}", handle, cid))
+    return found
+
+
+def list_page(
+    session: Session,
+    organization_id: str,
+    filters: ContactFilter,
+    *,
+    limit: int,
+    before_id: str | None = None,
+) -> list[Contact]:
+    """Up to ``limit`` contacts, newest first, strictly older than ``before_id``."""
+    stmt = _loaded().where(Contact.organization_id == organization_id)
+    for condition in _conditions(organization_id, filters):
+        stmt = stmt.where(condition)
+    if before_id:
+        stmt = stmt.where(Contact.id < before_id)
+    return list(session.scalars(stmt.order_by(Contact.id.desc()).limit(limit)))
+
+
+def _conditions(organization_id: str, f: ContactFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if f.channel:
+        conditions.append(Contact.channel == f.channel)
+    if f.tag:
+        conditions.append(
+            exists().where(
+                ContactTag.contact_id == Contact.id,
+                ContactTag.tag_id == Tag.id,
+                Tag.organization_id == organization_id,
+                Tag.name == f.tag,
+            )
+        )
+    if f.text:
+        pattern = "%" + _escape_like(f.text.lower()) + "%"
+        options: list[ColumnElement[bool]] = [
+            Contact.name.ilike(pattern, escape="\\"),
+            Contact.email_key.like(pattern, escape="\\"),
+            exists().where(
+                SocialAccount.contact_id == Contact.id,
+                SocialAccount.handle_key.like(pattern, escape="\\"),
+            ),
+        ]
+        if f.phone_prefix:
+            options.append(Contact.phone.like(_escape_like(f.phone_prefix) + "%", escape="\\"))
+        if f.phone_digits:
+            options.append(Contact.phone.like("%" + f.phone_digits + "%"))
+        conditions.append(or_(*options))
+    return conditions
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def set_tags(session: Session, contact: Contact, tag_ids: Sequence[str]) -> None:
+    """Replace the contact's tag links; its ``tags`` are reloaded on the next ``get``."""
+    session.execute(delete(ContactTag).where(ContactTag.contact_id == contact.id))
+    if tag_ids:
+        session.execute(
+            insert(ContactTag),
+            [
+                {"contact_id": contact.id, "tag_id": t, "organization_id": contact.organization_id}
+                for t in dict.fromkeys(tag_ids)
+            ],
+        )
+    session.expire(contact, ["tags"])
+
+
+def add(session: Session, contact: Contact) -> None:
+    session.add(contact)
+    session.flush()
+
+
+def delete_one(session: Session, organization_id: str, contact_id: str) -> bool:
+    result = session.execute(
+        delete(Contact).where(
+            and_(Contact.organization_id == organization_id, Contact.id == contact_id)
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

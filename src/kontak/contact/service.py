@@ -1,0 +1,317 @@
+"""Creating, reading, updating, deleting and listing contacts.
+
+Identity (email, phone, social account) is checked before writing so that the 409 can name
+the existing contact, and the unique indexes settle any race: an insert that loses one is
+turned into the same 409.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from kontak.contact import repository
+from kontak.contact.normalize import (
+    InvalidValue,
+    country_code,
+    normalize_channel,
+    normalize_tag,
+)
+from kontak.contact.repository import ContactFilter
+from kontak.contact.schemas import (
+    ContactCreate,
+    ContactPage,
+    ContactRead,
+    ContactUpdate,
+    SocialAccountRead,
+)
+from kontak.contact.validate import ContactValues, Social, check_reachable, validate_contact
+from kontak.custom_field import service as custom_field_service
+from kontak.db.base import utcnow
+from kontak.db.models import Contact, Organization, SocialAccount
+from kontak.errors import Conflict, ConflictItem, FieldError, InvalidInput, NotFound
+from kontak.tag import service as tag_service
+
+MAX_LIMIT = 200
+_PHONE_QUERY = re.compile(r"^[\d\s+().\-]+$")
+
+
+def to_read(contact: Contact) -> ContactRead:
+    return ContactRead(
+        id=contact.id,
+        name=contact.name,
+        email=contact.email,
+        phone=contact.phone,
+        channel=contact.channel,
+        address=contact.address,
+        social_accounts=[
+            SocialAccountRead(platform=s.platform, handle=s.handle)
+            for s in contact.social_accounts
+        ],
+        tags=[t.name for t in contact.tags],
+        custom_fields=dict(contact.custom_fields or {}),
+        source=contact.source,
+        created_at=contact.created_at,
+        updated_at=contact.updated_at,
+    )
+
+
+def create(
+    session: Session, org: Organization, data: ContactCreate, *, source: str = "api"
+) -> ContactRead:
+    """Create a contact; InvalidInput lists every bad field, Conflict every taken identity."""
+    raw = data.model_dump(exclude_none=False)
+    values, errors = validate_contact(
+        raw, region=org.default_region, fields=custom_field_service.specs(session, org.id)
+    )
+    contact_values = ContactValues(**values) if not errors else ContactValues()
+    if not errors:
+        errors = check_reachable(contact_values)
+    if errors:
+        raise InvalidInput("The contact is not valid; correct the fields listed.", errors)
+    _raise_conflicts(session, org.id, contact_values)
+
+    now = utcnow()
+    contact = Contact(
+        organization_id=org.id,
+        name=contact_values.name,
+        email=contact_values.email,
+        email_key=contact_values.email_key,
+        phone=contact_values.phone,
+        channel=contact_values.channel,
+        address=contact_values.address,
+        custom_fields={k: v for k, v in contact_values.custom_fields.items() if v is not None},
+        source=source,
+        created_at=now,
+        updated_at=now,
+    )
+    contact.social_accounts = [_social_row(org.id, s) for s in contact_values.social_accounts]
+    tags = tag_service.ensure_tags(session, org.id, contact_values.tags)
+    _flush_or_conflict(session, org.id, contact_values, contact, add=True)
+    repository.set_tags(session, contact, [t.id for t in tags])
+    return get(session, org, contact.id)
+
+
+def get(session: Session, org: Organization, contact_id: str) -> ContactRead:
+    return to_read(_get(session, org, contact_id))
+
+
+def update(
+    session: Session, org: Organization, contact_id: str, data: ContactUpdate
+) -> ContactRead:
+    """Apply the fields sent; the result must still be a valid, reachable, unique contact."""
+    contact = _get(session, org, contact_id)
+    raw = data.model_dump(exclude_unset=True)
+    values, errors = validate_contact(
+        raw,
+        region=org.default_region,
+        fields=custom_field_service.specs(session, org.id),
+        partial=True,
+    )
+    if errors:
+        raise InvalidInput("The change is not valid; correct the fields listed.", errors)
+    merged = _merge(contact, values)
+    errors = check_reachable(merged)
+    if errors:
+        raise InvalidInput("The contact would have no way to reach it.", errors)
+    _raise_conflicts(session, org.id, merged, exclude_id=contact.id)
+
+    contact.name = merged.name
+    contact.email, contact.email_key = merged.email, merged.email_key
+    contact.phone = merged.phone
+    contact.channel = merged.channel
+    contact.address = merged.address
+    contact.custom_fields = merged.custom_fields
+    if "social_accounts" in values:
+        contact.social_accounts = _reuse_socials(org.id, contact, merged.social_accounts)
+    contact.updated_at = utcnow()
+    _flush_or_conflict(session, org.id, merged, contact, add=False)
+    if "tags" in values:
+        tags = tag_service.ensure_tags(session, org.id, merged.tags)
+        repository.set_tags(session, contact, [t.id for t in tags])
+    return get(session, org, contact.id)
+
+
+def delete(session: Session, org: Organization, contact_id: str) -> None:
+    """Delete a contact with its social accounts and tag links."""
+    if not repository.delete_one(session, org.id, contact_id):
+        raise _not_found(contact_id)
+
+
+def list_contacts(
+    session: Session,
+    org: Organization,
+    *,
+    q: str | None = None,
+    tag: str | None = None,
+    channel: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> ContactPage:
+    """One page of contacts, newest first; ``next_cursor`` fetches the next page."""
+    filters = build_filter(org, q=q, tag=tag, channel=channel)
+    before_id = _decode_cursor(cursor) if cursor else None
+    limit = max(1, min(limit, MAX_LIMIT))
+    rows = repository.list_page(session, org.id, filters, limit=limit + 1, before_id=before_id)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = _encode_cursor(rows[-1].id) if more and rows else None
+    return ContactPage(items=[to_read(c) for c in rows], next_cursor=next_cursor)
+
+
+def build_filter(
+    org: Organization, *, q: str | None, tag: str | None, channel: str | None
+) -> ContactFilter:
+    """Turn the list's query parameters into a repository filter (shared with export)."""
+    errors: list[FieldError] = []
+    norm_channel = norm_tag = None
+    try:
+        norm_channel = normalize_channel(channel) if channel else None
+    except InvalidValue as exc:
+        errors.append(FieldError("channel", str(exc)))
+    try:
+        norm_tag = normalize_tag(tag) if tag else None
+    except InvalidValue as exc:
+        errors.append(FieldError("tag", str(exc)))
+    if errors:
+        raise InvalidInput("The filters are not valid.", errors)
+    text = (q or "").strip() or None
+    phone_prefix = phone_digits = None
+    if text and _PHONE_QUERY.match(text):
+        digits = re.sub(r"\D", "", text)
+        if len(digits) >= 3:
+            phone_digits = digits
+            if text.startswith("+"):
+                phone_prefix = "+" + digits
+            elif digits.startswith("0"):
+                phone_prefix = "+" + country_code(org.default_region) + digits[1:]
+    return ContactFilter(
+        text=text,
+        phone_prefix=phone_prefix,
+        phone_digits=phone_digits,
+        tag=norm_tag,
+        channel=norm_channel,
+    )
+
+
+def _get(session: Session, org: Organization, contact_id: str) -> Contact:
+    contact = repository.get(session, org.id, contact_id)
+    if contact is None:
+        raise _not_found(contact_id)
+    return contact
+
+
+def _not_found(contact_id: str) -> NotFound:
+    return NotFound(f"No contact with id {contact_id} in your organization.")
+
+
+def _merge(contact: Contact, values: Mapping[str, Any]) -> ContactValues:
+    merged = ContactValues(
+        name=contact.name,
+        email=contact.email,
+        email_key=contact.email_key,
+        phone=contact.phone,
+        channel=contact.channel,
+        address=contact.address,
+        social_accounts=[Social(s.platform, s.handle) for s in contact.social_accounts],
+        tags=[t.name for t in contact.tags],
+        custom_fields=dict(contact.custom_fields or {}),
+    )
+    for name, value in values.items():
+        if name == "custom_fields":
+            for key, item in value.items():
+                if item is None:
+                    merged.custom_fields.pop(key, None)
+                else:
+                    merged.custom_fields[key] = item
+        else:
+            setattr(merged, name, value)
+    return merged
+
+
+def _social_row(org_id: str, social: Social) -> SocialAccount:
+    return SocialAccount(
+        organization_id=org_id,
+        platform=social.platform,
+        handle=social.handle,
+        handle_key=social.key,
+    )
+
+
+def _reuse_socials(org_id: str, contact: Contact, wanted: list[Social]) -> list[SocialAccount]:
+    # Keep the rows that stay, so that a replaced list never deletes and re-inserts the same
+    # (platform, handle) in one flush, which the unique index would refuse.
+    current = {(s.platform, s.handle_key): s for s in contact.social_accounts}
+    rows: list[SocialAccount] = []
+    for social in wanted:
+        row = current.get((social.platform, social.key))
+        if row is None:
+            row = _social_row(org_id, social)
+        row.handle = social.handle
+        rows.append(row)
+    return rows
+
+
+def _conflicts(
+    session: Session, org_id: str, values: ContactValues, exclude_id: str | None = None
+) -> list[ConflictItem]:
+    return repository.find_conflicts(
+        session,
+        org_id,
+        email_key=values.email_key,
+        phone=values.phone,
+        socials=[(s.platform, s.key) for s in values.social_accounts],
+        exclude_id=exclude_id,
+    )
+
+
+def _raise_conflicts(
+    session: Session, org_id: str, values: ContactValues, exclude_id: str | None = None
+) -> None:
+    conflicts = _conflicts(session, org_id, values, exclude_id)
+    if conflicts:
+        raise _conflict(conflicts)
+
+
+def _conflict(conflicts: list[ConflictItem]) -> Conflict:
+    what = ", ".join(f"{c.field} {c.value}" for c in conflicts)
+    return Conflict(
+        f"Another contact already has {what}; open it (see conflicts) or change the value.",
+        conflicts,
+    )
+
+
+def _flush_or_conflict(
+    session: Session, org_id: str, values: ContactValues, contact: Contact, *, add: bool
+) -> None:
+    try:
+        with session.begin_nested():
+            if add:
+                session.add(contact)
+            session.flush()
+    except IntegrityError:
+        conflicts = _conflicts(session, org_id, values, exclude_id=contact.id)
+        if not conflicts:
+            raise
+        raise _conflict(conflicts) from None
+
+
+def _encode_cursor(contact_id: str) -> str:
+    return base64.urlsafe_b64encode(contact_id.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return base64.urlsafe_b64decode(padded.encode()).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidInput(
+            "The cursor is not valid; use the next_cursor of the previous page.",
+            [FieldError("cursor", "invalid cursor")],
+        ) from None

@@ -1,0 +1,1 @@
+"""Custom fields: organization-defined, typed contact attributes."""

@@ -1,0 +1,1 @@
+"""Database: declarative base, engines and sessions, models and Alembic migrations."""

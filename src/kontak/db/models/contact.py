@@ -1,0 +1,82 @@
+"""Contacts, their social accounts and their tags.
+
+Identity is enforced by unique indexes that start with the organization: one contact per
+``email_key`` (the lower-cased email), per E.164 ``phone`` and per ``(platform, handle_key)``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from kontak.db.base import Base, new_id, utcnow
+from kontak.db.models.tag import Tag
+from kontak.db.types import UTCDateTime
+
+
+class Contact(Base):
+    __tablename__ = "contact"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "email_key"),
+        UniqueConstraint("organization_id", "phone"),
+        Index("ix_contact_organization_id_id", "organization_id", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    email_key: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    channel: Mapped[str | None] = mapped_column(String(20))
+    address: Mapped[str | None] = mapped_column(String(500))
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    source: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    social_accounts: Mapped[list[SocialAccount]] = relationship(
+        lazy="raise",
+        cascade="all, delete-orphan",
+        order_by="SocialAccount.platform, SocialAccount.handle_key",
+        passive_deletes=True,
+    )
+    # Read-only: links are written by the contact repository, which also sets the
+    # organization_id that every contact_tag row carries.
+    tags: Mapped[list[Tag]] = relationship(
+        secondary="contact_tag", lazy="raise", order_by="Tag.name", viewonly=True
+    )
+
+
+class SocialAccount(Base):
+    __tablename__ = "social_account"
+    __table_args__ = (UniqueConstraint("organization_id", "platform", "handle_key"),)
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE")
+    )
+    contact_id: Mapped[str] = mapped_column(
+        ForeignKey("contact.id", ondelete="CASCADE"), index=True
+    )
+    platform: Mapped[str] = mapped_column(String(20))
+    handle: Mapped[str] = mapped_column(String(100))
+    handle_key: Mapped[str] = mapped_column(String(100))
+
+
+class ContactTag(Base):
+    __tablename__ = "contact_tag"
+    __table_args__ = (Index("ix_contact_tag_organization_id_tag_id", "organization_id", "tag_id"),)
+
+    contact_id: Mapped[str] = mapped_column(
+        ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag_id: Mapped[str] = mapped_column(ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE")
+    )

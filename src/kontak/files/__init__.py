@@ -1,0 +1,1 @@
+"""Pure file handling (no database, no web): readers, header mapping, templates, reports."""

@@ -1,0 +1,1 @@
+"""Tags: labels on contacts, matched case-insensitively and created on first use."""

@@ -1,0 +1,1 @@
+"""The HTTP face of Kontak: the JSON API (and, later, the server-rendered pages)."""

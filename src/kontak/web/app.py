@@ -1,0 +1,36 @@
+"""The ASGI application: ``create_app(settings)`` wires the database, routers and errors."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from kontak import __version__
+from kontak.config import Settings, get_settings
+from kontak.db.session import make_engine, make_sessionmaker
+from kontak.web import errors
+from kontak.web.api import contacts, custom_fields, health, tags
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A Kontak app bound to the database of ``settings`` (default: the environment's)."""
+    settings = settings or get_settings()
+    engine = make_engine(
+        settings.resolved_database_url, busy_timeout_s=settings.sqlite_busy_timeout_s
+    )
+    app = FastAPI(
+        title="Kontak",
+        version=__version__,
+        description="Contacts of an omnichannel customer-service team: API, import, export.",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    errors.install(app)
+
+    api = APIRouter(prefix=API_PREFIX)
+    for module in (health, contacts, tags, custom_fields):
+        api.include_router(module.router)
+    app.include_router(api)
+    return app

@@ -1,0 +1,72 @@
+"""Request dependencies: the request's transaction and who the request acts as."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from kontak.account import service as account_service
+from kontak.account.roles import Permission, require
+from kontak.account.service import Principal
+from kontak.db.models import Organization
+from kontak.db.session import begin_write
+from kontak.errors import Unauthorized
+
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """The request's one transaction: committed when the route returns, else rolled back."""
+    session = request.app.state.sessionmaker()
+    try:
+        if request.method not in _READ_METHODS:
+            begin_write(session)
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+# scope="function": commit before the response is sent, so a failed commit is a failed request.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_principal(request: Request, session: SessionDep) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized(
+            "Send an API token as 'Authorization: Bearer <token>'; create one with "
+            "`kontak token create EMAIL`."
+        )
+    return account_service.authenticate_token(session, token)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal, scope="function")]
+
+
+def permission(perm: Permission) -> Callable[[Principal], Organization]:
+    """A dependency that checks ``perm`` and hands the route the caller's organization."""
+
+    def check(principal: PrincipalDep) -> Organization:
+        require(principal.role, perm)
+        return principal.organization
+
+    return check
+
+
+def _org(perm: Permission) -> object:
+    return Depends(permission(perm), scope="function")
+
+
+ContactReader = Annotated[Organization, _org(Permission.CONTACT_READ)]
+ContactWriter = Annotated[Organization, _org(Permission.CONTACT_WRITE)]
+ContactDeleter = Annotated[Organization, _org(Permission.CONTACT_DELETE)]
+TagWriter = Annotated[Organization, _org(Permission.TAG_WRITE)]
+CustomFieldAdmin = Annotated[Organization, _org(Permission.CUSTOM_FIELD_WRITE)]

@@ -1,0 +1,117 @@
+"""Errors become RFC 9457 problem+json once, here; nothing else formats an error response."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kontak.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    KontakError,
+    NotFound,
+    Unauthorized,
+)
+
+log = logging.getLogger("kontak.web")
+
+PROBLEM = "application/problem+json"
+STATUS: dict[type[KontakError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    InvalidInput: 422,
+    Unauthorized: 401,
+    Forbidden: 403,
+}
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    500: "Internal server error",
+}
+
+
+def problem(
+    status: int, detail: str, *, slug: str | None = None, title: str | None = None, **extra: Any
+) -> JSONResponse:
+    """A problem+json response; ``extra`` adds members such as ``errors`` or ``conflicts``."""
+    body: dict[str, Any] = {
+        "type": f"urn:kontak:problem:{slug}" if slug else "about:blank",
+        "title": title or _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    body.update(extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def status_of(exc: KontakError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 400
+
+
+def _kontak_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, KontakError)
+    extra: dict[str, Any] = {}
+    if isinstance(exc, InvalidInput):
+        extra["errors"] = [{"field": e.field, "message": e.message} for e in exc.errors]
+    if isinstance(exc, Conflict):
+        extra["conflicts"] = [
+            {"field": c.field, "value": c.value, "contact_id": c.contact_id}
+            for c in exc.conflicts
+        ]
+    return problem(status_of(exc), exc.detail, slug=exc.slug, title=exc.title, **extra)
+
+
+def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        errors.append({"field": ".".join(loc) or "body", "message": str(err.get("msg", ""))})
+    return problem(
+        422,
+        "The request is not valid; correct the fields listed.",
+        slug="validation-error",
+        errors=errors,
+    )
+
+
+def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
+    response = problem(exc.status_code, detail)
+    for key, value in (exc.headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return problem(
+        500,
+        "Something went wrong on our side; nothing was saved. Try again, and report it if "
+        "it happens again.",
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(KontakError, _kontak_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
