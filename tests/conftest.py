@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
@@ -63,7 +64,9 @@ def drop_postgres_database(admin: Engine, name: str) -> None:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A migrated database of each engine, shared by the tests of one session."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'kontak.db'}"
@@ -103,14 +106,14 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 
 
 @pytest.fixture
-def app(settings: Settings, engine: Engine):  # type: ignore[no-untyped-def]
+def app(settings: Settings, engine: Engine) -> Iterator[FastAPI]:
     app = create_app(settings)
     yield app
     app.state.engine.dispose()
 
 
 @pytest.fixture
-def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app) as client:
         yield client
 

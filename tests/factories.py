@@ -24,7 +24,12 @@ class Member:
 
 
 def make_member(
-    sessions: sessionmaker[Session], email: str, *, org: str, role: str, password: str = "s3cret-pass"
+    sessions: sessionmaker[Session],
+    email: str,
+    *,
+    org: str,
+    role: str,
+    password: str = "s3cret-pass",
 ) -> Member:
     """A user of ``org`` (created if new) with an API token."""
     with session_scope(sessions, write=True) as session:

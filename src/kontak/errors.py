@@ -1,16 +1,16 @@
 """The exceptions Kontak raises on purpose; the web and CLI layers map each class once.
 
-    KontakError
-    ├── NotFound          (404; exit 2)
-    ├── Conflict          (409; exit 1)  carries ``conflicts``
-    ├── InvalidInput      (422; exit 2)  carries ``errors``
-    ├── Unauthorized      (401)
-    └── Forbidden         (403)
+KontakError
+├── NotFound          (404; exit 2)
+├── Conflict          (409; exit 1)  carries ``conflicts``
+├── InvalidInput      (422; exit 2)  carries ``errors``
+├── Unauthorized      (401)
+└── Forbidden         (403)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,6 @@ class Unauthorized(KontakError):
 class Forbidden(KontakError):
     title = "Forbidden"
     slug = "forbidden"
-
 
 
 class InvalidInput(KontakError):

@@ -148,7 +148,8 @@ def test_email_is_normalized_and_keyed_case_insensitively() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["budi", "budi@", "@example.com", "Budi <budi@example.com>", "a@b@c.com", "budi@localhost"]
+    "bad",
+    ["budi", "budi@", "@example.com", "Budi <budi@example.com>", "a@b@c.com", "budi@localhost"],
 )
 def test_bad_emails_are_refused(bad: str) -> None:
     with pytest.raises(InvalidValue, match="not a valid email"):

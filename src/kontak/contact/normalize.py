@@ -71,7 +71,7 @@ _SEVERAL_PHONES = re.compile(r"\d[\s]*[/;,|][\s]*[+\d(]")
 # by the callers), the BOM and zero-width space. U+200D stays: emoji sequences need it.
 _STRIP = {c: None for c in range(0x20) if chr(c) not in "\t\n\r"}
 _STRIP.update({0x7F: None, 0xFEFF: None, 0x200B: None})
-_STRIP.update({c: None for c in range(0x80, 0xA0)})
+_STRIP.update(dict.fromkeys(range(128, 160)))
 
 
 class InvalidValue(ValueError):
@@ -104,7 +104,8 @@ def normalize_email(value: object) -> tuple[str, str] | None:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidValue(
-            f"'{text}' is not a valid email address: {exc} Write one address, like budi@example.com."
+            f"'{text}' is not a valid email address: {exc} "
+            "Write one address, like budi@example.com."
         ) from None
     normalized: str = result.normalized
     return normalized, normalized.lower()
@@ -194,9 +195,7 @@ def normalize_address(value: object) -> str | None:
     if not text:
         return None
     if len(text) > ADDRESS_MAX:
-        raise InvalidValue(
-            f"Address is {len(text)} characters long; shorten it to {ADDRESS_MAX}."
-        )
+        raise InvalidValue(f"Address is {len(text)} characters long; shorten it to {ADDRESS_MAX}.")
     return text
 
 

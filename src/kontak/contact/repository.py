@@ -23,7 +23,7 @@ class ContactFilter:
     channel: str | None = None
 
 
-def _loaded() -> Select[tuple[Contact]]:
+def _loaded() -> Select[Contact]:
     return select(Contact).options(
         selectinload(Contact.social_accounts), selectinload(Contact.tags)
     )
@@ -49,15 +49,21 @@ def find_conflicts(
     mine = Contact.organization_id == organization_id
     other = Contact.id != exclude_id if exclude_id else None
     if email_key:
-        stmt = select(Contact.id, Contact.email).where(mine, Contact.email_key == email_key)
-        for cid, email in session.execute(stmt.where(other) if other is not None else stmt):
+        by_email = select(Contact.id, Contact.email).where(mine, Contact.email_key == email_key)
+        if other is not None:
+            by_email = by_email.where(other)
+        for cid, email in session.execute(by_email):
             found.append(ConflictItem("email", email or email_key, cid))
     if phone:
-        stmt = select(Contact.id).where(mine, Contact.phone == phone)
-        for (cid,) in session.execute(stmt.where(other) if other is not None else stmt):
+        by_phone = select(Contact.id).where(mine, Contact.phone == phone)
+        if other is not None:
+            by_phone = by_phone.where(other)
+        for cid in session.scalars(by_phone):
             found.append(ConflictItem("phone", phone, cid))
     if socials:
-        stmt2 = select(SocialAccount.contact_id, SocialAccount.platform, SocialAccount.handle).where(
+        stmt2 = select(
+            SocialAccount.contact_id, SocialAccount.platform, SocialAccount.handle
+        ).where(
             SocialAccount.organization_id == organization_id,
             tuple_(SocialAccount.platform, SocialAccount.handle_key).in_(list(socials)),
         )

@@ -39,6 +39,7 @@ from kontak.errors import Conflict, ConflictItem, FieldError, InvalidInput, NotF
 from kontak.tag import service as tag_service
 
 MAX_LIMIT = 200
+_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 _PHONE_QUERY = re.compile(r"^[\d\s+().\-]+$")
 
 
@@ -51,8 +52,7 @@ def to_read(contact: Contact) -> ContactRead:
         channel=contact.channel,
         address=contact.address,
         social_accounts=[
-            SocialAccountRead(platform=s.platform, handle=s.handle)
-            for s in contact.social_accounts
+            SocialAccountRead(platform=s.platform, handle=s.handle) for s in contact.social_accounts
         ],
         tags=[t.name for t in contact.tags],
         custom_fields=dict(contact.custom_fields or {}),
@@ -309,7 +309,10 @@ def _encode_cursor(contact_id: str) -> str:
 def _decode_cursor(cursor: str) -> str:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.urlsafe_b64decode(padded.encode()).decode("ascii")
+        decoded = base64.b64decode(padded.encode(), altchars=b"-_", validate=True).decode("ascii")
+        if not _ID.match(decoded):
+            raise ValueError(decoded)
+        return decoded
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidInput(
             "The cursor is not valid; use the next_cursor of the previous page.",

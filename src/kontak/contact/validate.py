@@ -188,8 +188,11 @@ def _custom(
     for spec in fields:
         missing = result.get(spec.key) is None
         asked = spec.key in raw or not partial
-        if spec.required and missing and asked and f"custom_fields.{spec.key}" not in {
-            e.field for e in errors
-        }:
+        if (
+            spec.required
+            and missing
+            and asked
+            and f"custom_fields.{spec.key}" not in {e.field for e in errors}
+        ):
             errors.append(FieldError(f"custom_fields.{spec.key}", f"{spec.label} is required."))
     return result

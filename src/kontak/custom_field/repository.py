@@ -28,9 +28,7 @@ def get_by_key(session: Session, organization_id: str, key: str) -> CustomField 
 
 def next_position(session: Session, organization_id: str) -> int:
     top = session.scalar(
-        select(func.max(CustomField.position)).where(
-            CustomField.organization_id == organization_id
-        )
+        select(func.max(CustomField.position)).where(CustomField.organization_id == organization_id)
     )
     return 0 if top is None else top + 1
 

@@ -21,9 +21,7 @@ MAX_OPTIONS = 200
 
 def list_fields(session: Session, org: Organization) -> list[CustomFieldRead]:
     """The organization's custom fields, in form and template order."""
-    return [
-        CustomFieldRead.model_validate(f) for f in repository.list_fields(session, org.id)
-    ]
+    return [CustomFieldRead.model_validate(f) for f in repository.list_fields(session, org.id)]
 
 
 def specs(session: Session, org_id: str) -> list[FieldSpec]:
@@ -42,8 +40,11 @@ def create_field(session: Session, org: Organization, data: CustomFieldCreate) -
     if repository.get_by_key(session, org.id, data.key) is not None:
         raise Conflict(f"A custom field with key '{data.key}' already exists.")
     clash = next(
-        (f.key for f in repository.list_fields(session, org.id)
-         if header_key(f.key) == header_key(data.key)),
+        (
+            f.key
+            for f in repository.list_fields(session, org.id)
+            if header_key(f.key) == header_key(data.key)
+        ),
         None,
     )
     if clash:
@@ -91,11 +92,15 @@ def _check(data: CustomFieldCreate) -> list[FieldError]:
     options = [clean_text(o) for o in data.options]
     if data.type == "select":
         if not options or any(not o for o in options):
-            errors.append(FieldError("options", "A select field needs a list of non-empty options."))
+            errors.append(
+                FieldError("options", "A select field needs a list of non-empty options.")
+            )
         elif len({o.lower() for o in options}) != len(options):
             errors.append(FieldError("options", "Options must differ (letter case is ignored)."))
         elif len(options) > MAX_OPTIONS:
-            errors.append(FieldError("options", f"A select field takes at most {MAX_OPTIONS} options."))
+            errors.append(
+                FieldError("options", f"A select field takes at most {MAX_OPTIONS} options.")
+            )
     elif options:
         errors.append(FieldError("options", "Only select fields take options."))
     return errors

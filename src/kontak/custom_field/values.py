@@ -76,7 +76,9 @@ def _date(spec: FieldSpec, value: Any) -> str:
         if match := _DAY_FIRST.match(text):
             day, month, year = (int(g) for g in match.groups())
             return date(year, month, day).isoformat()
-        return date.fromisoformat(text[:10] if len(text) > 10 and text[10] in "T " else text).isoformat()
+        return date.fromisoformat(
+            text[:10] if len(text) > 10 and text[10] in "T " else text
+        ).isoformat()
     except ValueError:
         raise InvalidValue(
             f"'{text}' is not a date; write {spec.label} as YYYY-MM-DD (2024-08-17) "
@@ -102,7 +104,9 @@ def _select(spec: FieldSpec, value: Any) -> str:
     for option in spec.options:
         if option.lower() == text.lower():
             return option
-    raise InvalidValue(f"'{text}' is not an option of {spec.label}; use one of: {', '.join(spec.options)}.")
+    raise InvalidValue(
+        f"'{text}' is not an option of {spec.label}; use one of: {', '.join(spec.options)}."
+    )
 
 
 _COERCERS = {

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import APIRouter, FastAPI
 
 from kontak import __version__
@@ -19,7 +22,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = make_engine(
         settings.resolved_database_url, busy_timeout_s=settings.sqlite_busy_timeout_s
     )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Kontak",
         version=__version__,
         description="Contacts of an omnichannel customer-service team: API, import, export.",

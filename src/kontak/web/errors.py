@@ -72,8 +72,7 @@ def _kontak_error(_request: Request, exc: Exception) -> JSONResponse:
         extra["errors"] = [{"field": e.field, "message": e.message} for e in exc.errors]
     if isinstance(exc, Conflict):
         extra["conflicts"] = [
-            {"field": c.field, "value": c.value, "contact_id": c.contact_id}
-            for c in exc.conflicts
+            {"field": c.field, "value": c.value, "contact_id": c.contact_id} for c in exc.conflicts
         ]
     return problem(status_of(exc), exc.detail, slug=exc.slug, title=exc.title, **extra)
 

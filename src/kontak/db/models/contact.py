@@ -26,9 +26,7 @@ class Contact(Base):
     )
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
-    organization_id: Mapped[str] = mapped_column(
-        ForeignKey("organization.id", ondelete="CASCADE")
-    )
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320))
     email_key: Mapped[str | None] = mapped_column(String(320))
@@ -58,9 +56,7 @@ class SocialAccount(Base):
     __table_args__ = (UniqueConstraint("organization_id", "platform", "handle_key"),)
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
-    organization_id: Mapped[str] = mapped_column(
-        ForeignKey("organization.id", ondelete="CASCADE")
-    )
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
     contact_id: Mapped[str] = mapped_column(
         ForeignKey("contact.id", ondelete="CASCADE"), index=True
     )
@@ -77,6 +73,4 @@ class ContactTag(Base):
         ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True
     )
     tag_id: Mapped[str] = mapped_column(ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True)
-    organization_id: Mapped[str] = mapped_column(
-        ForeignKey("organization.id", ondelete="CASCADE")
-    )
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))

@@ -17,9 +17,7 @@ class CustomField(Base):
     __table_args__ = (UniqueConstraint("organization_id", "key"),)
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
-    organization_id: Mapped[str] = mapped_column(
-        ForeignKey("organization.id", ondelete="CASCADE")
-    )
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(63))
     label: Mapped[str] = mapped_column(String(200))
     type: Mapped[str] = mapped_column(String(20))

@@ -16,8 +16,6 @@ class Tag(Base):
     __table_args__ = (UniqueConstraint("organization_id", "name"),)
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
-    organization_id: Mapped[str] = mapped_column(
-        ForeignKey("organization.id", ondelete="CASCADE")
-    )
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -22,7 +22,9 @@ def create_contact(data: ContactCreate, session: SessionDep, org: ContactWriter)
 def list_contacts(
     session: SessionDep,
     org: ContactReader,
-    q: Annotated[str | None, Query(max_length=200, description="name, email, phone or handle")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="name, email, phone or handle")
+    ] = None,
     tag: Annotated[str | None, Query(max_length=100)] = None,
     channel: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_LIMIT)] = 50,

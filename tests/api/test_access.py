@@ -1,0 +1,83 @@
+"""Who may do what: tokens, organizations and roles."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests.factories import Member, contact_payload, make_member
+
+URL = "/api/v1/contacts"
+
+
+@pytest.mark.parametrize(
+    "header", [None, "Bearer", "Bearer ", "Bearer kontak_not-a-token", "Basic YWRtaW46YWRtaW4="]
+)
+def test_missing_or_bad_token_is_401_problem(client: TestClient, header: str | None) -> None:
+    headers = {"Authorization": header} if header is not None else {}
+    response = client.get(URL, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert "kontak token create" in response.json()["detail"]
+
+
+def test_other_organization_gets_404_for_every_contact_url(
+    client: TestClient, admin: Member, sessions: sessionmaker[Session]
+) -> None:
+    other = make_member(sessions, "boss@other.co.id", org="other", role="admin")
+    created = client.post(URL, json=contact_payload(), headers=admin.headers).json()
+    item = f"{URL}/{created['id']}"
+
+    assert client.get(item, headers=other.headers).status_code == 404
+    assert client.patch(item, json={"name": "x"}, headers=other.headers).status_code == 404
+    assert client.delete(item, headers=other.headers).status_code == 404
+    assert client.get(URL, headers=other.headers).json()["items"] == []
+    assert client.get(URL, params={"q": "Budi"}, headers=other.headers).json()["items"] == []
+    assert client.get("/api/v1/tags", headers=other.headers).json() == []
+    # The same identities are free in the other organization.
+    assert client.post(URL, json=contact_payload(), headers=other.headers).status_code == 201
+    # And the first organization's contact is untouched.
+    assert client.get(item, headers=admin.headers).json() == created
+
+
+def test_agent_views_creates_and_edits_but_cannot_delete(
+    client: TestClient, admin: Member, sessions: sessionmaker[Session]
+) -> None:
+    agent = make_member(sessions, "agent@acme.co.id", org="acme", role="agent")
+    created = client.post(URL, json=contact_payload(), headers=agent.headers)
+    assert created.status_code == 201
+    item = f"{URL}/{created.json()['id']}"
+    assert client.get(item, headers=agent.headers).status_code == 200
+    assert client.patch(item, json={"name": "B"}, headers=agent.headers).status_code == 200
+
+    denied = client.delete(item, headers=agent.headers)
+    assert denied.status_code == 403
+    assert denied.headers["content-type"].startswith("application/problem+json")
+    assert "agent" in denied.json()["detail"]
+    assert client.get(item, headers=admin.headers).status_code == 200
+
+    assert client.post("/api/v1/tags", json={"name": "x"}, headers=agent.headers).status_code == 403
+    assert client.get("/api/v1/tags", headers=agent.headers).status_code == 200
+
+
+def test_supervisor_deletes_and_tags_but_defines_no_custom_fields(
+    client: TestClient, admin: Member, sessions: sessionmaker[Session]
+) -> None:
+    supervisor = make_member(sessions, "sup@acme.co.id", org="acme", role="supervisor")
+    created = client.post(URL, json=contact_payload(), headers=supervisor.headers).json()
+    assert (
+        client.post("/api/v1/tags", json={"name": "x"}, headers=supervisor.headers).status_code
+        == 201
+    )
+    field = {"key": "member_since", "type": "date"}
+    assert (
+        client.post("/api/v1/custom-fields", json=field, headers=supervisor.headers).status_code
+        == 403
+    )
+    assert (
+        client.post("/api/v1/custom-fields", json=field, headers=admin.headers).status_code == 201
+    )
+    assert client.get("/api/v1/custom-fields", headers=supervisor.headers).status_code == 200
+    assert client.delete(f"{URL}/{created['id']}", headers=supervisor.headers).status_code == 204

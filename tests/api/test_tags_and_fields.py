@@ -1,0 +1,131 @@
+"""Tags and custom fields through the API, and custom field values on contacts."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.factories import contact_payload
+
+
+def test_tags_list_with_contact_counts(api: TestClient) -> None:
+    api.post("/api/v1/contacts", json=contact_payload(tags=["VIP", "lead"]))
+    api.post("/api/v1/contacts", json={"name": "Ani", "phone": "0813-1111-2222", "tags": ["vip"]})
+    created = api.post("/api/v1/tags", json={"name": "  Cold   Lead "})
+    assert created.status_code == 201
+    assert created.json()["name"] == "cold lead"
+    assert created.json()["contact_count"] == 0
+
+    tags = {t["name"]: t["contact_count"] for t in api.get("/api/v1/tags").json()}
+    assert tags == {"cold lead": 0, "lead": 1, "vip": 2}
+
+
+def test_tag_names_are_unique_case_insensitively(api: TestClient) -> None:
+    assert api.post("/api/v1/tags", json={"name": "VIP"}).status_code == 201
+    again = api.post("/api/v1/tags", json={"name": "vip"})
+    assert again.status_code == 409
+    assert again.headers["content-type"].startswith("application/problem+json")
+    for bad in ("", "   ", "a,b", "x" * 101):
+        response = api.post("/api/v1/tags", json={"name": bad})
+        assert response.status_code == 422, bad
+        assert response.json()["errors"][0]["field"] == "name"
+
+
+def test_custom_field_definitions_are_checked(api: TestClient) -> None:
+    ok = api.post(
+        "/api/v1/custom-fields",
+        json={"key": "tier", "label": "Tier", "type": "select", "options": ["Gold", "Silver"]},
+    )
+    assert ok.status_code == 201
+    assert ok.json()["options"] == ["Gold", "Silver"]
+    cases = [
+        ({"key": "Tier Level", "type": "text"}, "key"),
+        ({"key": "phone", "type": "text"}, "key"),
+        ({"key": "nomor_telepon", "type": "text"}, "key"),
+        ({"key": "age", "type": "integer"}, "type"),
+        ({"key": "size", "type": "select"}, "options"),
+        ({"key": "size", "type": "select", "options": ["S", "s"]}, "options"),
+        ({"key": "note", "type": "text", "options": ["x"]}, "options"),
+    ]
+    for body, field in cases:
+        response = api.post("/api/v1/custom-fields", json=body)
+        assert response.status_code == 422, body
+        assert field in {e["field"] for e in response.json()["errors"]}, body
+    assert (
+        api.post("/api/v1/custom-fields", json={"key": "tier", "type": "text"}).status_code == 409
+    )
+    keys = [f["key"] for f in api.get("/api/v1/custom-fields").json()]
+    assert keys == ["tier"]
+
+
+def test_custom_field_values_are_typed_and_checked(api: TestClient) -> None:
+    for body in (
+        {"key": "member_since", "type": "date"},
+        {"key": "orders", "type": "number"},
+        {"key": "newsletter", "type": "boolean"},
+        {"key": "tier", "type": "select", "options": ["Gold", "Silver"], "required": True},
+        {"key": "note", "type": "text"},
+    ):
+        assert api.post("/api/v1/custom-fields", json=body).status_code == 201
+
+    created = api.post(
+        "/api/v1/contacts",
+        json=contact_payload(
+            custom_fields={
+                "member_since": "17/08/2024",
+                "orders": "12",
+                "newsletter": "ya",
+                "tier": "gold",
+                "note": " hello ",
+            }
+        ),
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["custom_fields"] == {
+        "member_since": "2024-08-17",
+        "orders": 12,
+        "newsletter": True,
+        "tier": "Gold",
+        "note": "hello",
+    }
+
+    missing = api.post("/api/v1/contacts", json={"name": "A", "phone": "0813-1111-2222"})
+    assert missing.status_code == 422
+    assert missing.json()["errors"] == [
+        {"field": "custom_fields.tier", "message": "Tier is required."}
+    ]
+
+    bad = api.post(
+        "/api/v1/contacts",
+        json={
+            "name": "A",
+            "phone": "0813-1111-2222",
+            "custom_fields": {
+                "tier": "Bronze",
+                "orders": "many",
+                "member_since": "31/02/2024",
+                "colour": "red",
+            },
+        },
+    )
+    assert bad.status_code == 422
+    fields = {e["field"] for e in bad.json()["errors"]}
+    assert fields == {
+        "custom_fields.tier",
+        "custom_fields.orders",
+        "custom_fields.member_since",
+        "custom_fields.colour",
+    }
+
+    contact_id = created.json()["id"]
+    patched = api.patch(
+        f"/api/v1/contacts/{contact_id}", json={"custom_fields": {"orders": 13, "note": None}}
+    )
+    assert patched.status_code == 200
+    assert patched.json()["custom_fields"] == {
+        "member_since": "2024-08-17",
+        "orders": 13,
+        "newsletter": True,
+        "tier": "Gold",
+    }
+    emptied = api.patch(f"/api/v1/contacts/{contact_id}", json={"custom_fields": {"tier": None}})
+    assert emptied.status_code == 422

@@ -1,0 +1,142 @@
+"""The ``kontak`` command as a user runs it: a real process, real exit codes and streams."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from kontak.config import Settings
+from kontak.web.app import create_app
+
+KONTAK = [sys.executable, "-m", "kontak.cli"]
+
+
+def run(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "KONTAK_DATABASE_URL": settings.resolved_database_url,
+        "KONTAK_DATA_DIR": str(settings.data_dir),
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+    }
+    return subprocess.run(
+        [*KONTAK, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.mark.usefixtures("engine")
+def test_user_and_token_create_give_a_working_token(settings: Settings) -> None:
+    created = run(
+        settings, "user", "create", "lead@acme.co.id", "--org", "acme", "--role", "supervisor"
+    )
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.startswith("password: ")
+    assert len(created.stdout.split(": ", 1)[1].strip()) >= 12
+
+    token = run(settings, "token", "create", "lead@acme.co.id", "--name", "zapier")
+    assert token.returncode == 0, token.stderr
+    lines = token.stdout.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("kontak_")
+
+    with TestClient(create_app(settings)) as client:
+        headers = {"Authorization": f"Bearer {lines[0]}"}
+        response = client.post(
+            "/api/v1/contacts", json={"name": "Ani", "phone": "0813-1111-2222"}, headers=headers
+        )
+        assert response.status_code == 201
+        assert (
+            client.delete(f"/api/v1/contacts/{response.json()['id']}", headers=headers).status_code
+            == 204
+        )
+
+
+@pytest.mark.usefixtures("engine")
+def test_user_create_with_password_prints_nothing_on_stdout(settings: Settings) -> None:
+    result = run(
+        settings,
+        "user",
+        "create",
+        "a@acme.co.id",
+        "--org",
+        "acme",
+        "--role",
+        "agent",
+        "--password",
+        "long-enough-pw",
+        "--name",
+        "Agent A",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert "Created agent a@acme.co.id" in result.stderr
+
+
+@pytest.mark.usefixtures("engine")
+def test_cli_errors_say_what_to_do_with_exit_codes(settings: Settings) -> None:
+    ok = run(settings, "user", "create", "a@acme.co.id", "--org", "acme", "--role", "agent")
+    assert ok.returncode == 0
+
+    again = run(settings, "user", "create", "A@acme.co.id", "--org", "acme", "--role", "agent")
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+
+    bad_role = run(settings, "user", "create", "b@acme.co.id", "--org", "acme", "--role", "boss")
+    assert bad_role.returncode == 2
+
+    bad_email = run(settings, "user", "create", "nope", "--org", "acme", "--role", "agent")
+    assert bad_email.returncode == 2
+    assert "not a valid email" in bad_email.stderr
+
+    bad_slug = run(
+        settings, "user", "create", "c@acme.co.id", "--org", "Acme Corp", "--role", "agent"
+    )
+    assert bad_slug.returncode == 2
+    assert "slug" in bad_slug.stderr
+
+    short = run(
+        settings,
+        "user",
+        "create",
+        "d@acme.co.id",
+        "--org",
+        "acme",
+        "--role",
+        "agent",
+        "--password",
+        "x",
+    )
+    assert short.returncode == 2
+    assert "at least 8" in short.stderr
+
+    unknown = run(settings, "token", "create", "ghost@acme.co.id")
+    assert unknown.returncode == 2
+    assert "kontak user create" in unknown.stderr
+    assert unknown.stdout == ""
+
+
+def test_db_upgrade_creates_a_new_sqlite_database(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "fresh")
+    result = run(settings, "db", "upgrade")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "fresh" / "kontak.db").exists()
+    again = run(settings, "db", "upgrade")
+    assert again.returncode == 0
+
+
+def test_demo_prints_credentials_that_sign_in(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "demo")
+    assert run(settings, "db", "upgrade").returncode == 0
+    first = run(settings, "demo")
+    assert first.returncode == 0, first.stderr
+    assert "admin@demo.kontak.id" in first.stderr
+    second = run(settings, "demo")
+    assert second.returncode == 0, second.stderr
+    token = run(settings, "token", "create", "admin@demo.kontak.id")
+    assert token.returncode == 0
+    assert token.stdout.startswith("kontak_")

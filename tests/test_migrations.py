@@ -1,0 +1,56 @@
+"""Migrations are reversible and match the models exactly, on both databases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from kontak.db.base import Base
+from kontak.db.migrate import MIGRATIONS_DIR, downgrade, upgrade
+from kontak.db.session import make_engine
+from tests.conftest import create_postgres_database, drop_postgres_database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'm.db'}"
+        return
+    url, admin, name = create_postgres_database()
+    try:
+        yield url
+    finally:
+        drop_postgres_database(admin, name)
+
+
+def test_upgrade_downgrade_upgrade_leaves_the_model_schema(empty_url: str) -> None:
+    upgrade(empty_url)
+    downgrade(empty_url, "base")
+    engine = make_engine(empty_url)
+    try:
+        assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    finally:
+        engine.dispose()
+    upgrade(empty_url)
+    engine = make_engine(empty_url)
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        assert diff == [], f"models and migrations differ: {diff}"
+    finally:
+        engine.dispose()
+
+
+def test_migration_files_are_named_by_date_and_slug() -> None:
+    names = sorted(p.name for p in (MIGRATIONS_DIR / "versions").glob("*.py"))
+    assert names
+    for name in names:
+        date, _, slug = name.removesuffix(".py").partition("_")
+        assert len(date) == 10, name
+        assert date[4] == date[7] == "-", name
+        assert slug, name
