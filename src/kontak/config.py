@@ -28,6 +28,15 @@ class Settings(BaseSettings):
     max_rows: int = 1_048_576
     max_columns: int = 1_000
     max_cell_chars: int = 10_000
+    max_xlsx_uncompressed_bytes: int = 2 * 1024**3
+    parse_memory_limit_mb: int = Field(
+        default=4096, description="Address-space cap of the parsing child process (0: none)."
+    )
+    parse_timeout_s: float = Field(default=900, description="Longest parse of one file.")
+    job_stale_after_s: float = Field(
+        default=120, description="A processing job without heartbeat this long is failed."
+    )
+    run_worker: bool = Field(default=True, description="Run the import worker in `serve`.")
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -51,6 +51,11 @@ class Unauthorized(KontakError):
     slug = "unauthorized"
 
 
+class PayloadTooLarge(KontakError):
+    title = "Payload too large"
+    slug = "too-large"
+
+
 class Forbidden(KontakError):
     title = "Forbidden"
     slug = "forbidden"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 import time
 from datetime import UTC, datetime
 
@@ -26,7 +27,18 @@ class Base(DeclarativeBase):
 
 def new_id() -> str:
     """A 26-character ULID: sortable by creation time, opaque to clients."""
-    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    return _encode((int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big"))
+
+
+def id_sequence() -> Iterator[str]:
+    """ULIDs that increase strictly in the order drawn (one import's rows keep file order)."""
+    value = (int(time.time() * 1000) << 80) | (int.from_bytes(os.urandom(10), "big") >> 1)
+    while True:
+        value += 1
+        yield _encode(value)
+
+
+def _encode(value: int) -> str:
     chars = []
     for _ in range(26):
         value, rem = divmod(value, 32)

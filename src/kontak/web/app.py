@@ -11,7 +11,8 @@ from kontak import __version__
 from kontak.config import Settings, get_settings
 from kontak.db.session import make_engine, make_sessionmaker
 from kontak.web import errors
-from kontak.web.api import contacts, custom_fields, health, tags
+from kontak.import_job.worker import Worker
+from kontak.web.api import contacts, custom_fields, health, imports, tags
 
 API_PREFIX = "/api/v1"
 
@@ -23,9 +24,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.resolved_database_url, busy_timeout_s=settings.sqlite_busy_timeout_s
     )
 
+    sessions = make_sessionmaker(engine)
+    worker = Worker(settings, sessions) if settings.run_worker else None
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if worker is not None:
+            worker.start()
         yield
+        if worker is not None:
+            worker.stop()
         engine.dispose()
 
     app = FastAPI(
@@ -36,11 +44,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.sessionmaker = sessions
+    app.state.worker = worker
     errors.install(app)
 
     api = APIRouter(prefix=API_PREFIX)
-    for module in (health, contacts, tags, custom_fields):
+    for module in (health, contacts, tags, custom_fields, imports):
         api.include_router(module.router)
     app.include_router(api)
     return app

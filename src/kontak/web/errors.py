@@ -16,6 +16,7 @@ from kontak.errors import (
     InvalidInput,
     KontakError,
     NotFound,
+    PayloadTooLarge,
     Unauthorized,
 )
 
@@ -28,6 +29,7 @@ STATUS: dict[type[KontakError], int] = {
     InvalidInput: 422,
     Unauthorized: 401,
     Forbidden: 403,
+    PayloadTooLarge: 413,
 }
 _TITLES = {
     400: "Bad request",

@@ -3,6 +3,7 @@
 from kontak.db.models.account import ApiToken, Organization, User
 from kontak.db.models.contact import Contact, ContactTag, SocialAccount
 from kontak.db.models.custom_field import CustomField
+from kontak.db.models.import_job import ImportJob
 from kontak.db.models.tag import Tag
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "Contact",
     "ContactTag",
     "CustomField",
+    "ImportJob",
     "Organization",
     "SocialAccount",
     "Tag",

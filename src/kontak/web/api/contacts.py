@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from kontak.contact import service
 from kontak.contact.schemas import ContactCreate, ContactPage, ContactRead, ContactUpdate
-from kontak.web.deps import ContactDeleter, ContactReader, ContactWriter, SessionDep
+from kontak.contact.export import export_rows
+from kontak.db.session import session_scope
+from kontak.files.writers import csv_chunks, write_xlsx
+from kontak.web.api.imports import MEDIA, file_response
+from kontak.web.deps import ContactDeleter, ContactReader, ContactWriter, Exporter, SessionDep
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
 
@@ -33,6 +41,39 @@ def list_contacts(
     return service.list_contacts(
         session, org, q=q, tag=tag, channel=channel, limit=limit, cursor=cursor
     )
+
+
+@router.get("/export")
+def export_contacts(
+    request: Request,
+    org: Exporter,
+    format: Annotated[str, Query(pattern="^(csv|xlsx)$")] = "csv",
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    tag: Annotated[str | None, Query(max_length=100)] = None,
+    channel: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    """All contacts (filtered as the list) in the template's columns, streamed."""
+    filters = service.build_filter(org, q=q, tag=tag, channel=channel)
+    factory = request.app.state.sessionmaker
+    name = f"kontak-contacts.{format}"
+    if format == "csv":
+
+        def stream() -> Iterator[bytes]:
+            with session_scope(factory) as session:
+                header, rows = export_rows(session, org, filters)
+                yield from csv_chunks(header, rows)
+
+        return StreamingResponse(
+            stream(),
+            media_type=MEDIA["csv"],
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    with tempfile.NamedTemporaryFile(suffix=".xlsx", delete=False) as tmp:
+        path = Path(tmp.name)
+    with session_scope(factory) as session:
+        header, rows = export_rows(session, org, filters)
+        write_xlsx(path, header, rows)
+    return file_response(path, "xlsx", name)
 
 
 @router.get("/{contact_id}", response_model=ContactRead)

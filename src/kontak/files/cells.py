@@ -1,0 +1,46 @@
+"""Cleaning one spreadsheet cell: what counts as empty, and undoing our export's escaping."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+
+EMPTY_MARKERS = frozenset({"null", "n/a", "na", "-", "none", "#n/a", "nil"})
+# Excel error values that calamine hands back as text; they carry no data.
+ERROR_VALUES = frozenset(
+    {"#n/a", "#ref!", "#value!", "#div/0!", "#name?", "#null!", "#num!", "#getting_data"}
+)
+
+
+def cell_text(value: Any) -> str:
+    """The cell as the text a person sees; numbers that are whole lose their ``.0``."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ") if value.time() != time(0) else value.date().isoformat()
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return str(value)
+
+
+def clean_cell(value: Any) -> Any:
+    """The value to validate: None for empty cells; one leading ``'`` (our export's
+    formula escape) removed; other values unchanged."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("'"):
+            text = text[1:].strip()
+        if not text or text.lower() in EMPTY_MARKERS or text.lower() in ERROR_VALUES:
+            return None
+        return text
+    return value

@@ -1,0 +1,191 @@
+"""Streaming CSV reader: encoding and delimiter detection, strict quoting, row limits.
+
+Rows are decoded and split as they are read; the file is never held whole in memory.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from charset_normalizer import from_bytes
+
+from kontak.files.errors import FileRejected
+from kontak.files.table import Limits, Table, is_blank
+
+SAMPLE_BYTES = 1 << 20
+DELIMITERS = (",", ";", "\t")
+REPLACEMENT = "\ufffd"
+_LATIN = ("cp125", "latin", "iso8859", "mac_", "windows-125", "ascii")
+
+
+def read_csv(path: Path, limits: Limits) -> Table:
+    """Open ``path`` as CSV; raises FileRejected for what cannot be read at all."""
+    with path.open("rb") as f:
+        sample = f.read(SAMPLE_BYTES)
+    encoding = detect_encoding(sample, complete=len(sample) < SAMPLE_BYTES)
+    raw = path.open("rb")
+    text = io.TextIOWrapper(
+        raw,
+        encoding=encoding,
+        errors="replace" if encoding.startswith("utf-8") else "strict",
+        newline="",
+    )
+    try:
+        first_line = _first_line(text)
+        delimiter = detect_delimiter(first_line)
+        text.seek(0)
+        csv.field_size_limit(max(131_072, limits.max_cell_chars * 4 + 16))
+        reader = csv.reader(text, delimiter=delimiter, strict=True)
+        headers, header_row = _header(reader, text, limits)
+    except BaseException:
+        text.close()
+        raise
+    estimated = max(0, sample.count(b"\n") - header_row) if len(sample) < SAMPLE_BYTES else None
+    if estimated is None:
+        size = path.stat().st_size
+        lines = sample.count(b"\n") or 1
+        estimated = int(size / (len(sample) / lines)) - header_row
+    return Table(
+        headers=headers,
+        header_row=header_row,
+        rows=_rows(reader, text, header_row, limits),
+        estimated_rows=estimated,
+        encoding=encoding,
+        delimiter=delimiter,
+    )
+
+
+def detect_encoding(sample: bytes, *, complete: bool) -> str:
+    """BOMs first, then UTF-8, then charset-normalizer (Windows-1252 for Latin guesses)."""
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\x00" in sample[:4096]:
+        head = sample[:4096]
+        return "utf-16-le" if head[1::2].count(0) > head[0::2].count(0) else "utf-16-be"
+    if _is_utf8(sample, complete=complete):
+        return "utf-8"
+    try:
+        sample.decode("cp1252")
+        cp1252_ok = True
+    except UnicodeDecodeError:
+        cp1252_ok = False
+    best = from_bytes(sample[:65536]).best()
+    guess = best.encoding if best is not None else None
+    if cp1252_ok and (guess is None or guess.lower().replace("-", "_").startswith(_LATIN)):
+        return "cp1252"
+    if guess is None:
+        raise FileRejected(
+            "The file's text encoding could not be recognised. Save it as 'CSV UTF-8' "
+            "and upload it again.",
+            code="encoding",
+        )
+    return guess
+
+
+def _is_utf8(sample: bytes, *, complete: bool) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        decoder.decode(sample, final=complete)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def detect_delimiter(line: str) -> str:
+    """The delimiter that splits the header line most, counting only outside quotes."""
+    counts = dict.fromkeys(DELIMITERS, 0)
+    quoted = False
+    for char in line:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _first_line(text: IO[str]) -> str:
+    for line in text:
+        if line.strip():
+            return line
+    return ""
+
+
+def _header(reader: Iterator[list[str]], text: IO[str], limits: Limits) -> tuple[list[str], int]:
+    number = 0
+    for cells in _guarded(reader, lambda: number + 1):
+        number += 1
+        if is_blank(cells):
+            continue
+        if len(cells) > limits.max_columns:
+            raise FileRejected(
+                f"The file has {len(cells):,} columns; the most is {limits.max_columns:,}. "
+                "Remove the extra columns.",
+                code="too_many_columns",
+            )
+        return [c.replace("\ufeff", "").strip() for c in cells], number
+    raise FileRejected(
+        "The file has no contacts: it is empty. Fill in the template and upload it again.",
+        code="no_rows",
+    )
+
+
+def _rows(
+    reader: Iterator[list[str]], text: IO[str], header_row: int, limits: Limits
+) -> Iterator[tuple[int, list[str]]]:
+    number = header_row
+    data_rows = 0
+    try:
+        for cells in _guarded(reader, lambda: number + 1):
+            number += 1
+            if not cells or is_blank(cells):
+                continue
+            data_rows += 1
+            if data_rows > limits.max_rows:
+                raise FileRejected(
+                    f"The file has more than {limits.max_rows:,} contacts; split it into "
+                    "smaller files.",
+                    code="too_many_rows",
+                )
+            yield number, cells
+    finally:
+        text.close()
+
+
+def _guarded(reader: Iterator[list[str]], row: object) -> Iterator[list[str]]:
+    """Turn the csv module's and the decoder's errors into FileRejected with the row number."""
+    it = iter(reader)
+    while True:
+        try:
+            cells = next(it)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            at = row() if callable(row) else "?"
+            message = str(exc)
+            if "field larger" in message:
+                hint = "a cell is far too long, or a quote (\") is never closed"
+            elif "unexpected end of data" in message or "EOF" in message:
+                hint = "a quote (\") is opened and never closed"
+            else:
+                hint = "a quote (\") is misplaced"
+            raise FileRejected(
+                f"The CSV file is malformed at row {at}: {hint}. Check the quotes in that row "
+                "(a quote inside a cell must be doubled: \"\"), save, and upload again.",
+                code="malformed_csv",
+            ) from None
+        except UnicodeDecodeError:
+            at = row() if callable(row) else "?"
+            raise FileRejected(
+                f"The file's text could not be decoded near row {at}. Save it as 'CSV UTF-8' "
+                "and upload it again.",
+                code="encoding",
+            ) from None
+        yield cells

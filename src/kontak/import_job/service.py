@@ -1,0 +1,203 @@
+"""Starting imports, reading jobs, and their duplicates, errors and reports."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy.orm import Session
+
+from kontak.config import Settings
+from kontak.db.models import ImportJob, Organization
+from kontak.errors import FieldError, InvalidInput, NotFound, PayloadTooLarge
+from kontak.files.report import write_report
+from kontak.import_job import repository
+from kontak.import_job.apply import ON_EXISTING
+from kontak.import_job.paths import job_dir, source_path, stage_path
+from kontak.import_job.schemas import (
+    DuplicateRow,
+    DuplicatesRead,
+    ExistingDuplicate,
+    ImportJobPage,
+    ImportJobRead,
+    InFileDuplicate,
+    RowErrorRead,
+)
+from kontak.import_job.staging import Stage
+
+MAX_LIST = 100
+_CHUNK = 1 << 20
+
+
+def start(
+    session: Session,
+    settings: Settings,
+    org: Organization,
+    *,
+    user_id: str | None,
+    filename: str,
+    upload: BinaryIO,
+    on_existing: str = "reject",
+    dry_run: bool = False,
+) -> ImportJobRead:
+    """Save the upload and queue its job; the worker does the rest."""
+    if on_existing not in ON_EXISTING:
+        raise InvalidInput(
+            f"on_existing must be one of {', '.join(ON_EXISTING)}.",
+            [FieldError("on_existing", f"'{on_existing}' is not one of {', '.join(ON_EXISTING)}")],
+        )
+    name = Path(filename or "upload").name[:255] or "upload"
+    job = ImportJob(
+        organization_id=org.id,
+        user_id=user_id,
+        filename=name,
+        on_existing=on_existing,
+        dry_run=dry_run,
+        format=_format_from_name(name),
+    )
+    repository.add(session, job)
+    try:
+        _save(upload, source_path(settings, job.id), settings.max_upload_bytes)
+    except BaseException:
+        shutil.rmtree(job_dir(settings, job.id), ignore_errors=True)
+        raise
+    return ImportJobRead.model_validate(job)
+
+
+def _format_from_name(name: str) -> str | None:
+    suffix = Path(name).suffix.lower().lstrip(".")
+    return suffix if suffix in ("csv", "xlsx") else None
+
+
+def _save(upload: BinaryIO, target: Path, limit: int) -> None:
+    size = 0
+    with target.open("wb") as out:
+        while chunk := upload.read(_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(
+                    f"The file is larger than {limit // (1024 * 1024)} MB. Split it into smaller "
+                    "files and upload them one by one."
+                )
+            out.write(chunk)
+
+
+def get(session: Session, org: Organization, job_id: str) -> ImportJobRead:
+    return ImportJobRead.model_validate(_job(session, org, job_id))
+
+
+def list_jobs(session: Session, org: Organization, *, limit: int = 50, cursor: str | None = None) -> ImportJobPage:
+    """The organization's imports, newest first."""
+    limit = max(1, min(limit, MAX_LIST))
+    jobs = repository.list_recent(session, org.id, limit=limit + 1, before_id=cursor)
+    more = len(jobs) > limit
+    jobs = jobs[:limit]
+    return ImportJobPage(
+        items=[ImportJobRead.model_validate(j) for j in jobs],
+        next_cursor=jobs[-1].id if more and jobs else None,
+    )
+
+
+def _job(session: Session, org: Organization, job_id: str) -> ImportJob:
+    job = repository.get(session, org.id, job_id)
+    if job is None:
+        raise NotFound(f"No import with id {job_id} in your organization.")
+    return job
+
+
+def _stage(settings: Settings, job: ImportJob) -> Stage | None:
+    path = stage_path(settings, job.id)
+    if job.status in ("queued", "processing") or not path.exists():
+        return None
+    return Stage(path)
+
+
+def duplicates(session: Session, settings: Settings, org: Organization, job_id: str) -> DuplicatesRead:
+    """Rows of the file that share a value, and rows that match existing contacts."""
+    stage = _stage(settings, _job(session, org, job_id))
+    if stage is None:
+        return DuplicatesRead(in_file=[], existing=[])
+    try:
+        headers = stage.meta("headers", [])
+        groups = stage.duplicate_groups()
+        cells = stage.cells(sorted({r for g in groups for r in g.rows}))
+        in_file = [
+            InFileDuplicate(
+                key=g.kind,
+                value=g.value,
+                rows=[DuplicateRow(row=r, cells=_by_header(headers, cells.get(r, []))) for r in g.rows],
+            )
+            for g in groups
+        ]
+        existing = [
+            ExistingDuplicate(row=row, key=kind, value=value, contact_id=cid)
+            for row, kind, value, cid in stage.existing()
+        ]
+        return DuplicatesRead(in_file=in_file, existing=existing)
+    finally:
+        stage.close()
+
+
+def _by_header(headers: list[str], cells: list[str]) -> dict[str, str]:
+    named: dict[str, str] = {}
+    for i, header in enumerate(headers):
+        key = header or f"column {i + 1}"
+        named[key] = cells[i] if i < len(cells) else ""
+    return named
+
+
+def errors(session: Session, settings: Settings, org: Organization, job_id: str) -> list[RowErrorRead]:
+    """Every invalid cell: row, the file's column header, the value, and what to do."""
+    stage = _stage(settings, _job(session, org, job_id))
+    if stage is None:
+        return []
+    try:
+        return [RowErrorRead(row=r, column=c, value=v, message=m) for r, c, v, m in stage.errors()]
+    finally:
+        stage.close()
+
+
+def report(session: Session, settings: Settings, org: Organization, job_id: str, fmt: str) -> Path:
+    """A CSV or XLSX of the problem rows, each led by what is wrong; the caller deletes it."""
+    if fmt not in ("csv", "xlsx"):
+        raise InvalidInput("format must be csv or xlsx.", [FieldError("format", "csv or xlsx")])
+    job = _job(session, org, job_id)
+    stage = _stage(settings, job)
+    if stage is None:
+        raise NotFound("This import has no report yet: wait until it has finished.")
+    try:
+        problems = _problems(stage, job.on_existing)
+        headers = stage.meta("headers", [])
+        with tempfile.NamedTemporaryFile(
+            suffix=f".{fmt}", dir=job_dir(settings, job.id), delete=False
+        ) as tmp:
+            path = Path(tmp.name)
+        write_report(path, fmt, headers, _problem_rows(stage, problems))
+        return path
+    finally:
+        stage.close()
+
+
+def _problems(stage: Stage, on_existing: str) -> dict[int, list[str]]:
+    notes: dict[int, list[str]] = defaultdict(list)
+    for row, column, value, message in stage.errors():
+        where = f"{column} '{value}': " if column else ""
+        notes[row].append(where + message)
+    for group in stage.duplicate_groups():
+        for row in group.rows:
+            others = ", ".join(str(r) for r in group.rows if r != row)
+            notes[row].append(f"{group.kind} {group.value} is also in row(s) {others}")
+    if on_existing == "reject":
+        for row, kind, value, contact_id in stage.existing():
+            notes[row].append(f"{kind} {value} belongs to existing contact {contact_id}")
+    return notes
+
+
+def _problem_rows(stage: Stage, problems: dict[int, list[str]]) -> Iterator[tuple[str, list[str]]]:
+    for row, cells in stage.all_rows():
+        if row in problems:
+            yield f"row {row}: " + "; ".join(problems[row]), cells

@@ -1,0 +1,130 @@
+"""The parsing child: reads an uploaded file, checks every row, writes the staging file.
+
+Run as ``python -m kontak.import_job.stage SPEC.json`` by the runner, with its address
+space capped first thing, so that a hostile workbook (python-calamine can abort the whole
+process) or a runaway parse ends this process only. Protocol on stdout, one line each:
+``PROGRESS <rows> <estimated total>``, then ``DONE <rows>`` (exit 0) or
+``REJECT <json message>`` (exit 3).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from kontak.custom_field.values import FieldSpec
+from kontak.db.base import id_sequence
+from kontak.files.cells import cell_text
+from kontak.files.csv_reader import read_csv
+from kontak.files.errors import FileRejected
+from kontak.files.headers import CUSTOM_PREFIX, map_headers
+from kontak.files.sniff import sniff
+from kontak.files.table import Limits, Table
+from kontak.import_job.checks import RowChecker
+from kontak.import_job.staging import Stage
+
+EXIT_REJECTED = 3
+PROGRESS_EVERY_S = 0.2
+
+
+def run(spec: dict[str, Any]) -> int:
+    """Stage the file described by ``spec``; returns the number of data rows."""
+    source = Path(spec["source"])
+    limits = Limits(**spec["limits"])
+    fields = [FieldSpec(f["key"], f["label"], f["type"], f["required"], tuple(f["options"])) for f in spec["fields"]]
+    kind = sniff(source)
+    table = _open(kind, source, limits)
+    columns = map_headers(table.headers, [f.key for f in fields])
+    mapped = {f.removeprefix(CUSTOM_PREFIX) for f in columns.fields if f and f.startswith(CUSTOM_PREFIX)}
+    missing = [f.key for f in fields if f.required and f.key not in mapped]
+    if missing:
+        raise FileRejected(
+            f"The file has no column for the required field(s) {', '.join(missing)}. Download "
+            "the template again: it has every column.",
+            code="missing_required_column",
+        )
+    checker = RowChecker(columns, region=spec["region"], fields=fields, max_cell_chars=limits.max_cell_chars)
+    stage = Stage(Path(spec["stage"]), create=True)
+    ids = id_sequence()
+    estimated = table.estimated_rows or 0
+    count = 0
+    last = 0.0
+    try:
+        for row, cells in table.rows:
+            checked = checker.check(row, list(cells))
+            stage.add(checked, [cell_text(c) for c in cells], next(ids))
+            count += 1
+            now = time.monotonic()
+            if now - last >= PROGRESS_EVERY_S:
+                last = now
+                _say(f"PROGRESS {count} {max(estimated, count)}")
+        if count == 0:
+            raise FileRejected(
+                "The file has no contacts: it has a header but no rows. Fill in at least one "
+                "contact and upload it again.",
+                code="no_rows",
+            )
+        stage.finish(
+            {
+                "format": kind,
+                "headers": table.headers,
+                "header_row": table.header_row,
+                "rows_total": count,
+                "encoding": table.encoding,
+                "delimiter": table.delimiter,
+            }
+        )
+    finally:
+        stage.close()
+    return count
+
+
+def _open(kind: str, source: Path, limits: Limits) -> Table:
+    if kind == "xlsx":
+        from kontak.files.xlsx_reader import read_xlsx
+
+        return read_xlsx(source, limits)
+    return read_csv(source, limits)
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _cap_memory(megabytes: int) -> None:
+    if megabytes > 0:
+        limit = megabytes * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
+    _cap_memory(int(spec.get("memory_limit_mb", 0)))
+    try:
+        count = run(spec)
+    except FileRejected as exc:
+        _say("REJECT " + json.dumps({"message": exc.message, "code": exc.code}))
+        return EXIT_REJECTED
+    except MemoryError:
+        _say(
+            "REJECT "
+            + json.dumps(
+                {
+                    "message": "The file needs more memory to read than this service allows. "
+                    "Split it into smaller files, or save it as CSV.",
+                    "code": "too_large",
+                }
+            )
+        )
+        return EXIT_REJECTED
+    _say(f"DONE {count}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,240 @@
+"""The staging file of one import: every row as read, normalized, with its keys and errors.
+
+A private SQLite file per job (``<job dir>/stage.db``), written by the parsing child and
+read by the runner and the report endpoints. It keeps the main database free of half-checked
+data and lets SQLite find duplicates with GROUP BY instead of Python holding every key.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kontak.import_job.checks import CheckedRow
+
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE row (
+    row INTEGER PRIMARY KEY, cells TEXT NOT NULL, valid INTEGER NOT NULL, contact_id TEXT,
+    name TEXT, email TEXT, email_key TEXT, phone TEXT, channel TEXT, address TEXT,
+    custom_fields TEXT, tags TEXT
+);
+CREATE TABLE key (row INTEGER NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, display TEXT NOT NULL);
+CREATE TABLE error (row INTEGER NOT NULL, col TEXT NOT NULL, value TEXT NOT NULL, message TEXT NOT NULL);
+CREATE TABLE existing (row INTEGER NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, contact_id TEXT NOT NULL);
+"""
+BATCH = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateGroup:
+    kind: str
+    value: str
+    rows: list[int]
+
+
+class Stage:
+    """Read and write access to one job's staging file."""
+
+    def __init__(self, path: Path, *, create: bool = False) -> None:
+        self.path = path
+        if create:
+            path.unlink(missing_ok=True)
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=OFF")
+        self.db.execute("PRAGMA synchronous=OFF")
+        self.db.execute("PRAGMA temp_store=MEMORY")
+        if create:
+            self.db.executescript(SCHEMA)
+        self._rows: list[tuple[Any, ...]] = []
+        self._keys: list[tuple[Any, ...]] = []
+        self._errors: list[tuple[Any, ...]] = []
+        self.tags: set[str] = set()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- writing (the parsing child) ---------------------------------------------------
+
+    def add(self, checked: CheckedRow, cells: Sequence[str], contact_id: str) -> None:
+        v = checked.values
+        valid = not checked.errors
+        tags = v.get("tags") or []
+        self.tags.update(tags)
+        self._rows.append(
+            (
+                checked.row,
+                json.dumps(list(cells), ensure_ascii=False),
+                int(valid),
+                contact_id,
+                v.get("name"),
+                v.get("email"),
+                v.get("email_key"),
+                v.get("phone"),
+                v.get("channel"),
+                v.get("address"),
+                json.dumps(
+                    {k: x for k, x in (v.get("custom_fields") or {}).items() if x is not None},
+                    ensure_ascii=False,
+                ),
+                json.dumps(tags, ensure_ascii=False),
+            )
+        )
+        if v.get("email_key"):
+            self._keys.append((checked.row, "email", v["email_key"], v["email"]))
+        if v.get("phone"):
+            self._keys.append((checked.row, "phone", v["phone"], v["phone"]))
+        for social in v.get("social_accounts") or []:
+            self._keys.append((checked.row, social.platform, social.key, social.handle))
+        for e in checked.errors:
+            self._errors.append((e.row, e.column, e.value, e.message))
+        if len(self._rows) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT INTO row VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", self._rows)
+            self.db.executemany("INSERT INTO key VALUES (?,?,?,?)", self._keys)
+            self.db.executemany("INSERT INTO error VALUES (?,?,?,?)", self._errors)
+            self.db.execute("COMMIT")
+        self._rows.clear()
+        self._keys.clear()
+        self._errors.clear()
+
+    def finish(self, meta: dict[str, Any]) -> None:
+        self.flush()
+        meta = {**meta, "tags": sorted(self.tags)}
+        self.db.executemany(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+            [(k, json.dumps(v, ensure_ascii=False)) for k, v in meta.items()],
+        )
+        self.db.execute("CREATE INDEX key_kind_key ON key (kind, key)")
+        self.db.execute("CREATE INDEX error_row ON error (row)")
+
+    # --- reading (the runner and the reports) -------------------------------------------
+
+    def meta(self, key: str, default: Any = None) -> Any:
+        found = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(found[0]) if found else default
+
+    def set_meta(self, **values: Any) -> None:
+        self.db.executemany(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+            [(k, json.dumps(v, ensure_ascii=False)) for k, v in values.items()],
+        )
+
+    def count_rows(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM row").fetchone()[0])
+
+    def count_errors(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM error").fetchone()[0])
+
+    def duplicate_groups(self) -> list[DuplicateGroup]:
+        """Every normalized value that two or more rows of the file share."""
+        groups = self.db.execute(
+            """
+            SELECT kind, key, MIN(display), GROUP_CONCAT(row) FROM key
+            GROUP BY kind, key HAVING COUNT(DISTINCT row) > 1
+            ORDER BY MIN(row), kind
+            """
+        )
+        return [
+            DuplicateGroup(kind, display, sorted({int(r) for r in rows.split(",")}))
+            for kind, _key, display, rows in groups
+        ]
+
+    def keys(self) -> Iterator[tuple[int, str, str]]:
+        yield from self.db.execute("SELECT row, kind, key FROM key ORDER BY rowid")
+
+    def errors(self, limit: int | None = None) -> list[tuple[int, str, str, str]]:
+        sql = "SELECT row, col, value, message FROM error ORDER BY row, rowid"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return list(self.db.execute(sql))
+
+    def cells(self, rows: Sequence[int]) -> dict[int, list[str]]:
+        found: dict[int, list[str]] = {}
+        for start in range(0, len(rows), 500):
+            chunk = list(rows[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            for row, cells in self.db.execute(
+                f"SELECT row, cells FROM row WHERE row IN ({marks})", chunk
+            ):
+                found[int(row)] = json.loads(cells)
+        return found
+
+    def save_existing(self, matches: Iterator[tuple[int, str, str, str]]) -> None:
+        self.db.execute("DELETE FROM existing")
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT INTO existing VALUES (?,?,?,?)", matches)
+            self.db.execute("COMMIT")
+
+    def replace_ambiguity_errors(self, ambiguous: list[tuple[int, list[str]]]) -> None:
+        """Record rows that match two different existing contacts as row errors."""
+        self.db.execute("DELETE FROM error WHERE col = '' AND message LIKE 'This row matches%'")
+        errors = [
+            (
+                row,
+                "",
+                ", ".join(ids),
+                "This row matches several existing contacts ("
+                + ", ".join(ids)
+                + ") by different values; it cannot be merged. Fix the row so that it "
+                "names one contact.",
+            )
+            for row, ids in ambiguous
+        ]
+        self.db.executemany("INSERT INTO error VALUES (?,?,?,?)", errors)
+
+    def existing(self) -> list[tuple[int, str, str, str]]:
+        return list(
+            self.db.execute("SELECT row, kind, value, contact_id FROM existing ORDER BY row, kind")
+        )
+
+    def ambiguous_rows(self) -> list[tuple[int, list[str]]]:
+        """Rows that match two or more different existing contacts."""
+        found = self.db.execute(
+            """
+            SELECT row, GROUP_CONCAT(DISTINCT contact_id) FROM existing
+            GROUP BY row HAVING COUNT(DISTINCT contact_id) > 1 ORDER BY row
+            """
+        )
+        return [(int(row), ids.split(",")) for row, ids in found]
+
+    def matched_rows(self) -> dict[int, str]:
+        """Row → the one existing contact it matches (ambiguous rows left out)."""
+        found = self.db.execute(
+            """
+            SELECT row, MIN(contact_id) FROM existing
+            GROUP BY row HAVING COUNT(DISTINCT contact_id) = 1
+            """
+        )
+        return {int(row): cid for row, cid in found}
+
+    def valid_rows(self) -> Iterator[tuple[Any, ...]]:
+        yield from self.db.execute(
+            """
+            SELECT row, contact_id, name, email, email_key, phone, channel, address,
+                   custom_fields, tags
+            FROM row WHERE valid = 1 ORDER BY row
+            """
+        )
+
+    def socials(self) -> Iterator[tuple[int, str, str, str]]:
+        """(row, platform, handle, handle key) of every social account of valid rows."""
+        yield from self.db.execute(
+            """
+            SELECT k.row, k.kind, k.display, k.key FROM key k JOIN row r ON r.row = k.row
+            WHERE r.valid = 1 AND k.kind NOT IN ('email', 'phone') ORDER BY k.rowid
+            """
+        )
+
+    def all_rows(self) -> Iterator[tuple[int, list[str]]]:
+        for row, cells in self.db.execute("SELECT row, cells FROM row ORDER BY row"):
+            yield int(row), json.loads(cells)

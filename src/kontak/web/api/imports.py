@@ -1,0 +1,106 @@
+"""Imports API: template, upload (202 + job), jobs, duplicates, errors, report."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, File, Form, Query, Request, Response, UploadFile
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+from kontak.custom_field import service as custom_field_service
+from kontak.files.template import write_template
+from kontak.import_job import service
+from kontak.import_job.schemas import DuplicatesRead, ImportJobPage, ImportJobRead, RowErrorRead
+from kontak.web.deps import ContactReader, Importer, PrincipalDep, SessionDep
+
+router = APIRouter(prefix="/imports", tags=["imports"])
+
+MEDIA = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+Format = Annotated[str, Query(pattern="^(csv|xlsx)$")]
+
+
+def file_response(path: Path, fmt: str, download_name: str) -> FileResponse:
+    """Send a generated file and delete it afterwards."""
+    return FileResponse(
+        path,
+        media_type=MEDIA[fmt],
+        filename=download_name,
+        background=BackgroundTask(path.unlink, missing_ok=True),
+    )
+
+
+@router.get("/template")
+def template(request: Request, session: SessionDep, org: ContactReader, format: Format = "csv") -> FileResponse:
+    fields = custom_field_service.specs(session, org.id)
+    with tempfile.NamedTemporaryFile(suffix=f".{format}", delete=False) as tmp:
+        path = Path(tmp.name)
+    write_template(path, format, fields)
+    return file_response(path, format, f"kontak-template.{format}")
+
+
+@router.post("", status_code=202, response_model=ImportJobRead)
+def create_import(
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+    session: SessionDep,
+    org: Importer,
+    principal: PrincipalDep,
+    file: Annotated[UploadFile, File(description="The .csv or .xlsx file")],
+    on_existing: Annotated[str | None, Form()] = None,
+    dry_run: Annotated[bool | None, Form()] = None,
+    on_existing_query: Annotated[str | None, Query(alias="on_existing")] = None,
+    dry_run_query: Annotated[bool | None, Query(alias="dry_run")] = None,
+) -> ImportJobRead:
+    job = service.start(
+        session,
+        request.app.state.settings,
+        org,
+        user_id=principal.user.id,
+        filename=file.filename or "upload",
+        upload=file.file,
+        on_existing=on_existing or on_existing_query or "reject",
+        dry_run=bool(dry_run if dry_run is not None else dry_run_query),
+    )
+    response.headers["Location"] = f"/api/v1/imports/{job.id}"
+    worker = getattr(request.app.state, "worker", None)
+    if worker is not None:
+        background.add_task(worker.wake)
+    return job
+
+
+@router.get("", response_model=ImportJobPage)
+def list_imports(
+    session: SessionDep,
+    org: Importer,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_LIST)] = 50,
+    cursor: Annotated[str | None, Query(max_length=40)] = None,
+) -> ImportJobPage:
+    return service.list_jobs(session, org, limit=limit, cursor=cursor)
+
+
+@router.get("/{job_id}", response_model=ImportJobRead)
+def get_import(job_id: str, session: SessionDep, org: Importer) -> ImportJobRead:
+    return service.get(session, org, job_id)
+
+
+@router.get("/{job_id}/duplicates", response_model=DuplicatesRead)
+def get_duplicates(job_id: str, request: Request, session: SessionDep, org: Importer) -> DuplicatesRead:
+    return service.duplicates(session, request.app.state.settings, org, job_id)
+
+
+@router.get("/{job_id}/errors", response_model=list[RowErrorRead])
+def get_errors(job_id: str, request: Request, session: SessionDep, org: Importer) -> list[RowErrorRead]:
+    return service.errors(session, request.app.state.settings, org, job_id)
+
+
+@router.get("/{job_id}/report")
+def get_report(job_id: str, request: Request, session: SessionDep, org: Importer, format: Format = "csv") -> FileResponse:
+    path = service.report(session, request.app.state.settings, org, job_id, format)
+    return file_response(path, format, f"kontak-import-{job_id}-report.{format}")
