@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from kontak.cli import db, demo, token, user
+from kontak.cli import db, demo, imports, token, user
 from kontak.cli.context import err
 from kontak.config import get_settings
 
@@ -18,6 +18,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(user.app, name="user")
 app.add_typer(token.app, name="token")
 demo.register(app)
+imports.register(app)
 
 
 @app.command()

@@ -76,8 +76,7 @@ def detect_encoding(sample: bytes, *, complete: bool) -> str:
         cp1252_ok = True
     except UnicodeDecodeError:
         cp1252_ok = False
-    best = from_bytes(sample[:65536]).best()
-    guess = best.encoding if best is not None else None
+    guess = _guess(sample[:65536])
     if cp1252_ok and (guess is None or guess.lower().replace("-", "_").startswith(_LATIN)):
         return "cp1252"
     if guess is None:
@@ -87,6 +86,20 @@ def detect_encoding(sample: bytes, *, complete: bool) -> str:
             code="encoding",
         )
     return guess
+
+
+def _guess(sample: bytes) -> str | None:
+    """charset-normalizer's best guess, passing over a Korean guess that needs cp949's
+    rarely used extension (real Korean text fits EUC-KR; Shift-JIS bytes often fit cp949)."""
+    candidates = [m.encoding for m in from_bytes(sample)]
+    for encoding in candidates:
+        if encoding == "cp949" and len(candidates) > 1:
+            try:
+                sample.decode("euc_kr")
+            except UnicodeDecodeError:
+                continue
+        return encoding
+    return candidates[0] if candidates else None
 
 
 def _is_utf8(sample: bytes, *, complete: bool) -> bool:

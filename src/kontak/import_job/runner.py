@@ -111,14 +111,13 @@ def _stage(
     }
     spec_file = folder / "spec.json"
     spec_file.write_text(json.dumps(spec), encoding="utf-8")
-    with (folder / "stage.log").open("wb") as errlog:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "kontak.import_job.stage", str(spec_file)],
-            stdout=subprocess.PIPE,
-            stderr=errlog,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+    with (folder / "stage.log").open("wb") as errlog, subprocess.Popen(
+        [sys.executable, "-m", "kontak.import_job.stage", str(spec_file)],
+        stdout=subprocess.PIPE,
+        stderr=errlog,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    ) as child:
         timer = threading.Timer(settings.parse_timeout_s, child.kill)
         timer.start()
         try:
@@ -188,7 +187,7 @@ def _finish(sessions: sessionmaker[Session], job_id: str, outcome: Outcome, *, d
 def summary(outcome: Outcome, *, dry_run: bool) -> str:
     """The job's one-line message, saying what happened and what to do."""
     if outcome.status == "completed":
-        done = f"{outcome.created} contacts created"
+        done = _count(outcome.created, "contact", "contacts") + " created"
         if outcome.updated:
             done += f", {outcome.updated} updated"
         if outcome.skipped:

@@ -1,0 +1,178 @@
+"""``kontak import``, ``kontak export`` and ``kontak template``: files in and out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from kontak.account import service as account_service
+from kontak.cli.context import EXIT_REJECTED, EXIT_USAGE, err, out, transaction
+from kontak.config import get_settings
+from kontak.contact.export import export_rows
+from kontak.contact.repository import ContactFilter
+from kontak.custom_field import service as custom_field_service
+from kontak.db.session import make_engine, make_sessionmaker
+from kontak.files.template import write_template
+from kontak.files.writers import write_csv, write_xlsx
+from kontak.import_job import service
+from kontak.import_job.apply import ON_EXISTING
+from kontak.import_job.runner import run_job
+
+
+def import_file(
+    file: Path = typer.Argument(..., help="The .csv or .xlsx file to import."),
+    org: str = typer.Option(..., "--org", help="Organization slug."),
+    on_existing: str = typer.Option("reject", "--on-existing", help="reject, skip or update."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check only; write nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print the job, duplicates and errors as JSON."),
+) -> None:
+    """Import contacts; exit 0 imported, 1 rejected, 2 bad usage or unreadable file."""
+    if on_existing not in ON_EXISTING:
+        err.print(f"[red]Error:[/red] --on-existing must be one of {', '.join(ON_EXISTING)}.")
+        raise typer.Exit(EXIT_USAGE)
+    if not file.is_file():
+        err.print(f"[red]Error:[/red] {file} is not a readable file.")
+        raise typer.Exit(EXIT_USAGE)
+    settings = get_settings()
+    with transaction(settings) as session, file.open("rb") as upload:
+        organization = account_service.get_organization(session, org)
+        job = service.start(
+            session,
+            settings,
+            organization,
+            user_id=None,
+            filename=file.name,
+            upload=upload,
+            on_existing=on_existing,
+            dry_run=dry_run,
+        )
+    engine = make_engine(settings.resolved_database_url, busy_timeout_s=settings.sqlite_busy_timeout_s)
+    sessions = make_sessionmaker(engine)
+    try:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=as_json,
+        ) as bar:
+            task = bar.add_task(f"Checking {file.name}", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            run_job(settings, sessions, job.id, on_progress=progress)
+        with transaction(settings, write=False) as session:
+            organization = account_service.get_organization(session, org)
+            final = service.get(session, organization, job.id)
+            duplicates = service.duplicates(session, settings, organization, job.id)
+            errors = service.errors(session, settings, organization, job.id)
+    finally:
+        engine.dispose()
+
+    if as_json:
+        out(
+            json.dumps(
+                {
+                    "job": final.model_dump(mode="json"),
+                    "duplicates": duplicates.model_dump(mode="json"),
+                    "errors": [e.model_dump(mode="json") for e in errors],
+                },
+                ensure_ascii=False,
+            )
+        )
+    else:
+        _print_result(final.status, final.message or "", duplicates, errors)
+    if final.status == "completed":
+        return
+    if final.status == "rejected" and not final.rows_total:
+        raise typer.Exit(EXIT_USAGE)  # the file itself could not be read
+    raise typer.Exit(EXIT_REJECTED)
+
+
+def _print_result(status: str, message: str, duplicates: object, errors: list[object]) -> None:
+    colour = {"completed": "green", "rejected": "red", "failed": "red"}.get(status, "yellow")
+    err.print(f"[{colour}]{status}[/{colour}]: {message}")
+    in_file = getattr(duplicates, "in_file", [])
+    existing = getattr(duplicates, "existing", [])
+    if in_file:
+        table = Table(title="Duplicated in the file", show_lines=False)
+        for name in ("key", "value", "rows"):
+            table.add_column(name)
+        for group in in_file:
+            table.add_row(group.key, group.value, ", ".join(str(r.row) for r in group.rows))
+        err.print(table)
+    if existing:
+        table = Table(title="Already in your contacts")
+        for name in ("row", "key", "value", "contact"):
+            table.add_column(name)
+        for item in existing[:200]:
+            table.add_row(str(item.row), item.key, item.value, item.contact_id)
+        err.print(table)
+    if errors:
+        table = Table(title="Invalid cells")
+        for name in ("row", "column", "value", "message"):
+            table.add_column(name, overflow="fold")
+        for e in errors[:200]:
+            table.add_row(str(e.row), e.column, e.value, e.message)  # type: ignore[attr-defined]
+        err.print(table)
+        if len(errors) > 200:
+            err.print(f"… and {len(errors) - 200} more; use --json for all of them.")
+
+
+def export(
+    output: Path = typer.Option(..., "-o", "--output", help="Where to write the file."),
+    org: str = typer.Option(..., "--org", help="Organization slug."),
+    fmt: str = typer.Option("csv", "--format", help="csv or xlsx."),
+) -> None:
+    """Write all contacts of the organization in the template's columns."""
+    if fmt not in ("csv", "xlsx"):
+        err.print("[red]Error:[/red] --format must be csv or xlsx.")
+        raise typer.Exit(EXIT_USAGE)
+    with transaction(write=False) as session:
+        organization = account_service.get_organization(session, org)
+        header, rows = export_rows(session, organization, ContactFilter())
+        counted = _counting(rows)
+        (write_xlsx if fmt == "xlsx" else write_csv)(output, header, counted)
+    err.print(f"Wrote {counted.count} contacts to {output}.")  # type: ignore[attr-defined]
+
+
+class _counting:
+    def __init__(self, rows: object) -> None:
+        self.rows = rows
+        self.count = 0
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        for row in self.rows:  # type: ignore[attr-defined]
+            self.count += 1
+            yield row
+
+
+def template(
+    output: Path = typer.Option(..., "-o", "--output", help="Where to write the template."),
+    org: str | None = typer.Option(None, "--org", help="Include this organization's custom fields."),
+    fmt: str = typer.Option("csv", "--format", help="csv or xlsx."),
+) -> None:
+    """Write the import template."""
+    if fmt not in ("csv", "xlsx"):
+        err.print("[red]Error:[/red] --format must be csv or xlsx.")
+        raise typer.Exit(EXIT_USAGE)
+    fields = []
+    if org:
+        with transaction(write=False) as session:
+            organization = account_service.get_organization(session, org)
+            fields = custom_field_service.specs(session, organization.id)
+    write_template(output, fmt, fields)
+    err.print(f"Wrote the {fmt} template to {output}.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("import")(import_file)
+    app.command("export")(export)
+    app.command("template")(template)

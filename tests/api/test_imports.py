@@ -1,0 +1,348 @@
+"""The import flow of the reference through the HTTP API, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from python_calamine import CalamineWorkbook
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests.api.imports import run_import, upload, wait
+from tests.factories import Member, contact_payload, make_member
+from tests.files import TEMPLATE, csv_bytes, far_corner_xlsx, strip_dimension, xlsx_bytes
+
+REALWORLD = Path(__file__).resolve().parents[3] / "shared" / "realworld"
+
+
+def person(i: int) -> list[str]:
+    return [
+        f"Pelanggan {i}",
+        f"pelanggan{i}@contoh.co.id",
+        f"0812{i:08d}",
+        "whatsapp" if i % 2 else "email",
+        f"Jl. Mawar No. {i}, Jakarta",
+        "vip, pelanggan" if i % 3 == 0 else "pelanggan",
+        "",
+        f"@ig_pelanggan{i}" if i % 5 == 0 else "",
+        "",
+        "",
+        "",
+        "",
+        "",
+    ]
+
+
+def contacts(api: TestClient) -> list[dict[str, object]]:
+    return list(api.get("/api/v1/contacts", params={"limit": 200}).json()["items"])
+
+
+def test_reference_scenario_template_reject_fix_reupload(api: TestClient) -> None:
+    template = api.get("/api/v1/imports/template", params={"format": "csv"})
+    assert template.status_code == 200
+    assert template.headers["content-type"].startswith("text/csv")
+    header = next(csv.reader(io.StringIO(template.content.decode("utf-8-sig"))))
+    assert header == TEMPLATE
+
+    rows = [person(i) for i in range(1, 51)]
+    bad = [list(r) for r in rows]
+    bad[4][2] = "+62 812 0000 0002"  # row 6 carries row 3's phone, written differently
+    job = run_import(api, csv_bytes([header, *bad]))
+    assert job["status"] == "rejected"
+    assert job["created"] == 0
+    assert job["duplicate_count"] == 2
+    assert "upload it again" in job["message"]
+    assert contacts(api) == []
+
+    dupes = api.get(f"/api/v1/imports/{job['id']}/duplicates").json()
+    assert dupes["existing"] == []
+    assert len(dupes["in_file"]) == 1
+    group = dupes["in_file"][0]
+    assert group["key"] == "phone"
+    assert group["value"] == "+6281200000002"
+    assert [r["row"] for r in group["rows"]] == [3, 6]
+    assert group["rows"][1]["cells"]["phone"] == "+62 812 0000 0002"
+    assert group["rows"][0]["cells"]["name"] == "Pelanggan 2"
+
+    fixed = run_import(api, csv_bytes([header, *rows]))
+    assert fixed["status"] == "completed", fixed
+    assert fixed["created"] == 50
+    assert fixed["rows_total"] == fixed["rows_processed"] == 50
+    assert fixed["finished_at"]
+    stored = contacts(api)
+    assert len(stored) == 50
+    budi = next(c for c in stored if c["name"] == "Pelanggan 15")
+    assert budi["phone"] == "+6281200000015"
+    assert budi["tags"] == ["pelanggan", "vip"]
+    assert budi["social_accounts"] == [{"platform": "instagram", "handle": "ig_pelanggan15"}]
+    assert budi["source"] == f"import:{fixed['id']}"
+    tags = {t["name"]: t["contact_count"] for t in api.get("/api/v1/tags").json()}
+    assert tags == {"pelanggan": 50, "vip": 16}
+
+
+def test_xlsx_template_has_text_phone_dropdown_and_instructions(api: TestClient, tmp_path: Path) -> None:
+    api.post("/api/v1/custom-fields", json={"key": "tier", "type": "select", "options": ["Gold", "Silver"]})
+    response = api.get("/api/v1/imports/template", params={"format": "xlsx"})
+    assert response.status_code == 200
+    path = tmp_path / "t.xlsx"
+    path.write_bytes(response.content)
+    book = CalamineWorkbook.from_path(str(path))
+    assert book.sheet_names[:2] == ["Contacts", "Instructions"]
+    assert book.get_sheet_by_index(0).to_python()[0] == [*TEMPLATE, "tier"]
+    guide = [row[0] for row in book.get_sheet_by_index(1).to_python()]
+    assert "phone" in guide
+    assert "tier" in guide
+    import zipfile
+
+    sheet = zipfile.ZipFile(path).read("xl/worksheets/sheet1.xml").decode()
+    assert 'type="list"' in sheet
+    assert "whatsapp" in sheet
+    styles = zipfile.ZipFile(path).read("xl/styles.xml").decode()
+    assert 'formatCode="@"' in styles or 'numFmtId="49"' in styles
+
+    filled = xlsx_bytes([[*TEMPLATE, "tier"], ["Budi", "", 81234567890, "WhatsApp", "", "", "", "", "", "", "", "", "", "gold"]])
+    job = run_import(api, filled, "filled.xlsx")
+    assert job["status"] == "completed", job
+    assert job["format"] == "xlsx"
+    stored = contacts(api)[0]
+    assert stored["phone"] == "+6281234567890"
+    assert stored["custom_fields"] == {"tier": "Gold"}
+
+
+def test_invalid_rows_are_reported_with_spreadsheet_rows_and_columns(api: TestClient) -> None:
+    data = csv_bytes(
+        [
+            ["Nama", "No HP", "Email", "Kanal"],
+            ["Budi", "0812-3456-7890", "budi@contoh.id", "wa"],
+            ["", "0813-1111-2222", "", ""],
+            ["Cici", "6.28123E+12", "cici@", "merpati"],
+            ["Dedi", "", "", ""],
+        ]
+    )
+    job = run_import(api, data)
+    assert job["status"] == "rejected"
+    errors = api.get(f"/api/v1/imports/{job['id']}/errors").json()
+    found = {(e["row"], e["column"]) for e in errors}
+    assert found == {(3, "Nama"), (4, "No HP"), (4, "Email"), (4, "Kanal"), (5, "No HP")}
+    phone = next(e for e in errors if e["row"] == 4 and e["column"] == "No HP")
+    assert phone["value"] == "6.28123E+12"
+    assert "Text" in phone["message"]
+    assert job["error_count"] == len(errors)
+    assert contacts(api) == []
+
+
+def test_report_lists_problem_rows_and_reimports_when_fixed(api: TestClient, tmp_path: Path) -> None:
+    data = csv_bytes([["name", "phone"], ["Budi", "0812-3456-7890"], ["Ani", "081234567890"], ["Cici", "0813"]])
+    job = run_import(api, data)
+    report = api.get(f"/api/v1/imports/{job['id']}/report", params={"format": "csv"})
+    assert report.status_code == 200
+    assert "attachment" in report.headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(report.content.decode("utf-8-sig"))))
+    assert rows[0] == ["problem", "name", "phone"]
+    assert [r[1] for r in rows[1:]] == ["Budi", "Ani", "Cici"]
+    assert rows[1][0].startswith("row 2: phone +6281234567890 is also in row(s) 3")
+    assert "row 4" in rows[3][0]
+
+    xlsx = api.get(f"/api/v1/imports/{job['id']}/report", params={"format": "xlsx"})
+    path = tmp_path / "r.xlsx"
+    path.write_bytes(xlsx.content)
+    sheet = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()
+    assert sheet[0] == ["problem", "name", "phone"]
+    assert len(sheet) == 4
+
+    fixed = [rows[0], ["", "Budi", "0812-3456-7890"], ["", "Ani", "0812-9999-0000"], ["", "Cici", "0813-5555-6666"]]
+    again = run_import(api, csv_bytes(fixed))
+    assert again["status"] == "completed", again
+    assert again["created"] == 3
+
+
+def test_existing_contacts_reject_skip_and_update(api: TestClient) -> None:
+    kept = api.post("/api/v1/contacts", json=contact_payload(tags=["old"])).json()
+    data = csv_bytes(
+        [
+            ["name", "email", "phone", "address", "tags", "instagram"],
+            ["Budi Baru", "", "0812-3456-7890", "", "new", "budi_ig"],
+            ["Ani", "ani@contoh.id", "0813-1111-2222", "", "", ""],
+        ]
+    )
+    rejected = run_import(api, data)
+    assert rejected["status"] == "rejected"
+    assert rejected["duplicate_count"] == 1
+    dupes = api.get(f"/api/v1/imports/{rejected['id']}/duplicates").json()
+    assert dupes["existing"] == [
+        {"row": 2, "key": "phone", "value": "+6281234567890", "contact_id": kept["id"]}
+    ]
+    assert len(contacts(api)) == 1
+
+    dry = run_import(api, data, on_existing="skip", dry_run=True)
+    assert dry["status"] == "completed"
+    assert (dry["created"], dry["skipped"]) == (1, 1)
+    assert "nothing was written" in dry["message"]
+    assert len(contacts(api)) == 1
+
+    skipped = run_import(api, data, on_existing="skip")
+    assert (skipped["status"], skipped["created"], skipped["skipped"]) == ("completed", 1, 1)
+    assert api.get(f"/api/v1/contacts/{kept['id']}").json()["name"] == "Budi Santoso"
+
+    updated = run_import(api, data, on_existing="update")
+    assert (updated["status"], updated["created"], updated["updated"]) == ("completed", 0, 2)
+    after = api.get(f"/api/v1/contacts/{kept['id']}").json()
+    assert after["name"] == "Budi Baru"
+    assert after["email"] == kept["email"]  # blank cell leaves the value
+    assert after["address"] == kept["address"]
+    assert after["tags"] == ["new", "old"]
+    assert after["social_accounts"] == [{"platform": "instagram", "handle": "budi_ig"}]
+
+
+def test_row_matching_two_existing_contacts_rejects_in_every_mode(api: TestClient) -> None:
+    one = api.post("/api/v1/contacts", json={"name": "A", "email": "a@contoh.id"}).json()
+    two = api.post("/api/v1/contacts", json={"name": "B", "phone": "0813-1111-2222"}).json()
+    data = csv_bytes([["name", "email", "phone"], ["AB", "a@contoh.id", "0813-1111-2222"]])
+    for mode in ("reject", "skip", "update"):
+        job = run_import(api, data, on_existing=mode)
+        assert job["status"] == "rejected", mode
+        errors = api.get(f"/api/v1/imports/{job['id']}/errors").json()
+        assert len(errors) == 1
+        assert one["id"] in errors[0]["message"]
+        assert two["id"] in errors[0]["message"]
+
+
+def test_in_file_duplicates_reject_in_every_mode(api: TestClient) -> None:
+    data = csv_bytes([["name", "email"], ["A", "Same@contoh.id"], ["B", "same@CONTOH.id"]])
+    for mode in ("skip", "update"):
+        job = run_import(api, data, on_existing=mode)
+        assert job["status"] == "rejected"
+        group = api.get(f"/api/v1/imports/{job['id']}/duplicates").json()["in_file"][0]
+        assert (group["key"], [r["row"] for r in group["rows"]]) == ("email", [2, 3])
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "says"),
+    [
+        (b"", "empty.csv", "empty"),
+        (b"name,phone\r\n", "header.csv", "no contacts"),
+        (b"name,phone\r\n,\r\n\r\n", "blank.csv", "no contacts"),
+        (b"nama,gender\r\nBudi,m\r\n", "unknown.csv", "'gender'"),
+        (b"%PDF-1.7\n", "doc.csv", "PDF"),
+    ],
+)
+def test_unreadable_files_are_rejected_with_what_to_do(api: TestClient, data: bytes, name: str, says: str) -> None:
+    job = run_import(api, data, name)
+    assert job["status"] == "rejected"
+    assert says in job["message"]
+    assert api.get(f"/api/v1/imports/{job['id']}/duplicates").json() == {"in_file": [], "existing": []}
+
+
+def test_hostile_workbooks_end_the_child_not_the_server(api: TestClient) -> None:
+    declared = run_import(api, far_corner_xlsx(), "declared.xlsx")
+    assert declared["status"] == "rejected"
+    assert "XFD" in declared["message"]
+
+    hidden = run_import(api, strip_dimension(far_corner_xlsx()), "hidden.xlsx")
+    assert hidden["status"] == "rejected"
+    assert "could not be read" in hidden["message"] or "memory" in hidden["message"]
+    # The server and its worker are still there.
+    ok = run_import(api, csv_bytes([["name", "phone"], ["Budi", "0812-3456-7890"]]))
+    assert ok["status"] == "completed"
+
+
+@pytest.mark.parametrize("path", sorted(REALWORLD.glob("*.csv")) + sorted(REALWORLD.glob("*.xlsx")), ids=lambda p: p.name)
+def test_every_realworld_file_is_imported_or_clearly_rejected(api: TestClient, path: Path) -> None:
+    job = run_import(api, path.read_bytes(), path.name)
+    assert job["status"] in {"completed", "rejected"}, job
+    if job["status"] == "rejected":
+        assert len(job["message"]) > 40
+        assert any(w in job["message"] for w in ("upload", "column", "Save", "Remove", "fix")), job["message"]
+
+
+def test_upload_checks(api: TestClient) -> None:
+    no_file = api.post("/api/v1/imports", data={"on_existing": "skip"})
+    assert no_file.status_code == 422
+    assert no_file.headers["content-type"].startswith("application/problem+json")
+    bad_mode = api.post("/api/v1/imports", files={"file": ("a.csv", b"name,phone\n")}, data={"on_existing": "merge"})
+    assert bad_mode.status_code == 422
+    assert bad_mode.json()["errors"][0]["field"] == "on_existing"
+    assert api.get("/api/v1/imports/nope").status_code == 404
+
+
+def test_upload_over_the_size_limit_is_413(app, admin: Member) -> None:  # type: ignore[no-untyped-def]
+    app.state.settings.max_upload_bytes = 1000
+    with TestClient(app) as client:
+        client.headers["Authorization"] = f"Bearer {admin.token}"
+        response = client.post("/api/v1/imports", files={"file": ("big.csv", b"name,phone\n" + b"a,1\n" * 400)})
+        assert response.status_code == 413
+        assert "Split it" in response.json()["detail"]
+        assert client.get("/api/v1/imports").json()["items"] == []
+
+
+def test_jobs_are_listed_and_private_to_the_organization(
+    api: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    job = run_import(api, csv_bytes([["name", "phone"], ["Budi", "0812-3456-7890"]]))
+    listed = api.get("/api/v1/imports").json()
+    assert [j["id"] for j in listed["items"]] == [job["id"]]
+    assert set(job) >= {
+        "id", "status", "filename", "format", "rows_total", "rows_processed", "created", "updated",
+        "skipped", "duplicate_count", "error_count", "created_at", "finished_at", "message",
+    }
+    other = make_member(sessions, "x@other.co.id", org="other", role="admin")
+    for url in ("", "/duplicates", "/errors", "/report"):
+        assert api.get(f"/api/v1/imports/{job['id']}{url}", headers=other.headers).status_code == 404
+    agent = make_member(sessions, "agent@acme.co.id", org="acme", role="agent")
+    denied = api.post("/api/v1/imports", files={"file": ("a.csv", b"name,phone\n")}, headers=agent.headers)
+    assert denied.status_code == 403
+    assert api.get("/api/v1/contacts/export", headers=agent.headers).status_code == 403
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_export_reimports_unchanged_into_another_org(
+    client: TestClient, admin: Member, sessions: sessionmaker[Session], fmt: str
+) -> None:
+    other = make_member(sessions, "x@other.co.id", org="other", role="admin")
+    for member in (admin, other):
+        for field in ({"key": "member_since", "type": "date"}, {"key": "vip", "type": "boolean"}):
+            client.post("/api/v1/custom-fields", json=field, headers=member.headers)
+    client.headers["Authorization"] = f"Bearer {admin.token}"
+    client.post(
+        "/api/v1/contacts",
+        json=contact_payload(
+            name='=HYPERLINK("http://evil")',
+            tags=["vip", "lead"],
+            social_accounts=[
+                {"platform": "instagram", "handle": "a.b"},
+                {"platform": "instagram", "handle": "a_c"},
+            ],
+            custom_fields={"member_since": "2024-08-17", "vip": True},
+        ),
+    )
+    client.post("/api/v1/contacts", json={"name": "-Minus", "email": "m@contoh.id", "address": "@home\nline 2"})
+    exported = client.get("/api/v1/contacts/export", params={"format": fmt})
+    assert exported.status_code == 200
+    if fmt == "csv":
+        text = exported.content.decode("utf-8-sig")
+        assert "'=HYPERLINK" in text
+        assert "'+6281234567890" in text
+        assert "'-Minus" in text
+    mine = contacts(client)
+
+    client.headers["Authorization"] = f"Bearer {other.token}"
+    job = run_import(client, exported.content, f"export.{fmt}")
+    assert job["status"] == "completed", client.get(f"/api/v1/imports/{job['id']}/errors").json()
+    theirs = contacts(client)
+
+    def shape(items: list[dict[str, object]]) -> list[tuple[str, ...]]:
+        keys = ("name", "email", "phone", "channel", "address", "social_accounts", "tags", "custom_fields")
+        return sorted(tuple(str(c[k]) for k in keys) for c in items)
+
+    assert len(theirs) == 2
+    assert shape(theirs) == shape(mine)
+
+
+def test_job_progress_fields_while_queued(api: TestClient) -> None:
+    job = upload(api, csv_bytes([["name", "phone"], ["Budi", "0812-3456-7890"]]))
+    assert job["status"] in {"queued", "processing", "completed"}
+    assert job["rows_processed"] == 0
+    assert wait(api, job["id"])["rows_processed"] == 1
