@@ -128,3 +128,21 @@ def api(client: TestClient, admin: Member) -> TestClient:
     """A client acting as the admin of organization 'acme'."""
     client.headers["Authorization"] = f"Bearer {admin.token}"
     return client
+
+
+def count_contacts(settings: Settings) -> int:
+    """How many contacts the database holds, across organizations, and no phone twice."""
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with engine.connect() as conn:
+            total = conn.execute(text("SELECT COUNT(*) FROM contact")).scalar_one()
+            phones = conn.execute(
+                text("SELECT COUNT(DISTINCT phone) FROM contact WHERE phone IS NOT NULL")
+            ).scalar_one()
+            with_phone = conn.execute(
+                text("SELECT COUNT(*) FROM contact WHERE phone IS NOT NULL")
+            ).scalar_one()
+        assert phones == with_phone, "a phone is stored twice"
+        return int(total)
+    finally:
+        engine.dispose()

@@ -28,7 +28,13 @@ TEMPLATE = [
 ]
 
 
-def csv_bytes(rows: Sequence[Sequence[str]], *, delimiter: str = ",", encoding: str = "utf-8", newline: str = "\r\n") -> bytes:
+def csv_bytes(
+    rows: Sequence[Sequence[str]],
+    *,
+    delimiter: str = ",",
+    encoding: str = "utf-8",
+    newline: str = "\r\n",
+) -> bytes:
     """Rows joined by hand (quotes doubled where needed), encoded as asked."""
 
     def cell(value: str) -> str:
@@ -40,7 +46,12 @@ def csv_bytes(rows: Sequence[Sequence[str]], *, delimiter: str = ",", encoding: 
     return text.encode(encoding)
 
 
-def xlsx_bytes(rows: Sequence[Sequence[Any]], *, sheet: str = "Contacts", before: Sequence[tuple[str, bool]] = ()) -> bytes:
+def xlsx_bytes(
+    rows: Sequence[Sequence[Any]],
+    *,
+    sheet: str = "Contacts",
+    before: Sequence[tuple[str, bool]] = (),
+) -> bytes:
     """A workbook whose sheet ``sheet`` holds ``rows``; ``before`` adds (name, hidden) sheets first."""
     buffer = io.BytesIO()
     workbook = xlsxwriter.Workbook(buffer, {"in_memory": True})

@@ -10,8 +10,14 @@ from fastapi.testclient import TestClient
 TERMINAL = {"completed", "rejected", "failed"}
 
 
-def upload(client: TestClient, data: bytes, name: str = "contacts.csv", **form: Any) -> dict[str, Any]:
-    response = client.post("/api/v1/imports", files={"file": (name, data)}, data={k: str(v).lower() if isinstance(v, bool) else v for k, v in form.items()})
+def upload(
+    client: TestClient, data: bytes, name: str = "contacts.csv", **form: Any
+) -> dict[str, Any]:
+    response = client.post(
+        "/api/v1/imports",
+        files={"file": (name, data)},
+        data={k: str(v).lower() if isinstance(v, bool) else v for k, v in form.items()},
+    )
     assert response.status_code == 202, response.text
     return dict(response.json())
 
@@ -27,5 +33,7 @@ def wait(client: TestClient, job_id: str, timeout: float = 60) -> dict[str, Any]
         time.sleep(0.05)
 
 
-def run_import(client: TestClient, data: bytes, name: str = "contacts.csv", **form: Any) -> dict[str, Any]:
+def run_import(
+    client: TestClient, data: bytes, name: str = "contacts.csv", **form: Any
+) -> dict[str, Any]:
     return wait(client, upload(client, data, name, **form)["id"])

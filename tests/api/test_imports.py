@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from python_calamine import CalamineWorkbook
 from sqlalchemy.orm import Session, sessionmaker
@@ -83,8 +84,13 @@ def test_reference_scenario_template_reject_fix_reupload(api: TestClient) -> Non
     assert tags == {"pelanggan": 50, "vip": 16}
 
 
-def test_xlsx_template_has_text_phone_dropdown_and_instructions(api: TestClient, tmp_path: Path) -> None:
-    api.post("/api/v1/custom-fields", json={"key": "tier", "type": "select", "options": ["Gold", "Silver"]})
+def test_xlsx_template_has_text_phone_dropdown_and_instructions(
+    api: TestClient, tmp_path: Path
+) -> None:
+    api.post(
+        "/api/v1/custom-fields",
+        json={"key": "tier", "type": "select", "options": ["Gold", "Silver"]},
+    )
     response = api.get("/api/v1/imports/template", params={"format": "xlsx"})
     assert response.status_code == 200
     path = tmp_path / "t.xlsx"
@@ -103,7 +109,12 @@ def test_xlsx_template_has_text_phone_dropdown_and_instructions(api: TestClient,
     styles = zipfile.ZipFile(path).read("xl/styles.xml").decode()
     assert 'formatCode="@"' in styles or 'numFmtId="49"' in styles
 
-    filled = xlsx_bytes([[*TEMPLATE, "tier"], ["Budi", "", 81234567890, "WhatsApp", "", "", "", "", "", "", "", "", "", "gold"]])
+    filled = xlsx_bytes(
+        [
+            [*TEMPLATE, "tier"],
+            ["Budi", "", 81234567890, "WhatsApp", "", "", "", "", "", "", "", "", "", "gold"],
+        ]
+    )
     job = run_import(api, filled, "filled.xlsx")
     assert job["status"] == "completed", job
     assert job["format"] == "xlsx"
@@ -134,8 +145,12 @@ def test_invalid_rows_are_reported_with_spreadsheet_rows_and_columns(api: TestCl
     assert contacts(api) == []
 
 
-def test_report_lists_problem_rows_and_reimports_when_fixed(api: TestClient, tmp_path: Path) -> None:
-    data = csv_bytes([["name", "phone"], ["Budi", "0812-3456-7890"], ["Ani", "081234567890"], ["Cici", "0813"]])
+def test_report_lists_problem_rows_and_reimports_when_fixed(
+    api: TestClient, tmp_path: Path
+) -> None:
+    data = csv_bytes(
+        [["name", "phone"], ["Budi", "0812-3456-7890"], ["Ani", "081234567890"], ["Cici", "0813"]]
+    )
     job = run_import(api, data)
     report = api.get(f"/api/v1/imports/{job['id']}/report", params={"format": "csv"})
     assert report.status_code == 200
@@ -153,7 +168,12 @@ def test_report_lists_problem_rows_and_reimports_when_fixed(api: TestClient, tmp
     assert sheet[0] == ["problem", "name", "phone"]
     assert len(sheet) == 4
 
-    fixed = [rows[0], ["", "Budi", "0812-3456-7890"], ["", "Ani", "0812-9999-0000"], ["", "Cici", "0813-5555-6666"]]
+    fixed = [
+        rows[0],
+        ["", "Budi", "0812-3456-7890"],
+        ["", "Ani", "0812-9999-0000"],
+        ["", "Cici", "0813-5555-6666"],
+    ]
     again = run_import(api, csv_bytes(fixed))
     assert again["status"] == "completed", again
     assert again["created"] == 3
@@ -229,11 +249,16 @@ def test_in_file_duplicates_reject_in_every_mode(api: TestClient) -> None:
         (b"%PDF-1.7\n", "doc.csv", "PDF"),
     ],
 )
-def test_unreadable_files_are_rejected_with_what_to_do(api: TestClient, data: bytes, name: str, says: str) -> None:
+def test_unreadable_files_are_rejected_with_what_to_do(
+    api: TestClient, data: bytes, name: str, says: str
+) -> None:
     job = run_import(api, data, name)
     assert job["status"] == "rejected"
     assert says in job["message"]
-    assert api.get(f"/api/v1/imports/{job['id']}/duplicates").json() == {"in_file": [], "existing": []}
+    assert api.get(f"/api/v1/imports/{job['id']}/duplicates").json() == {
+        "in_file": [],
+        "existing": [],
+    }
 
 
 def test_hostile_workbooks_end_the_child_not_the_server(api: TestClient) -> None:
@@ -249,30 +274,38 @@ def test_hostile_workbooks_end_the_child_not_the_server(api: TestClient) -> None
     assert ok["status"] == "completed"
 
 
-@pytest.mark.parametrize("path", sorted(REALWORLD.glob("*.csv")) + sorted(REALWORLD.glob("*.xlsx")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted(REALWORLD.glob("*.csv")) + sorted(REALWORLD.glob("*.xlsx")), ids=lambda p: p.name
+)
 def test_every_realworld_file_is_imported_or_clearly_rejected(api: TestClient, path: Path) -> None:
     job = run_import(api, path.read_bytes(), path.name)
     assert job["status"] in {"completed", "rejected"}, job
     if job["status"] == "rejected":
         assert len(job["message"]) > 40
-        assert any(w in job["message"] for w in ("upload", "column", "Save", "Remove", "fix")), job["message"]
+        assert any(w in job["message"] for w in ("upload", "column", "Save", "Remove", "fix")), job[
+            "message"
+        ]
 
 
 def test_upload_checks(api: TestClient) -> None:
     no_file = api.post("/api/v1/imports", data={"on_existing": "skip"})
     assert no_file.status_code == 422
     assert no_file.headers["content-type"].startswith("application/problem+json")
-    bad_mode = api.post("/api/v1/imports", files={"file": ("a.csv", b"name,phone\n")}, data={"on_existing": "merge"})
+    bad_mode = api.post(
+        "/api/v1/imports", files={"file": ("a.csv", b"name,phone\n")}, data={"on_existing": "merge"}
+    )
     assert bad_mode.status_code == 422
     assert bad_mode.json()["errors"][0]["field"] == "on_existing"
     assert api.get("/api/v1/imports/nope").status_code == 404
 
 
-def test_upload_over_the_size_limit_is_413(app, admin: Member) -> None:  # type: ignore[no-untyped-def]
+def test_upload_over_the_size_limit_is_413(app: FastAPI, admin: Member) -> None:
     app.state.settings.max_upload_bytes = 1000
     with TestClient(app) as client:
         client.headers["Authorization"] = f"Bearer {admin.token}"
-        response = client.post("/api/v1/imports", files={"file": ("big.csv", b"name,phone\n" + b"a,1\n" * 400)})
+        response = client.post(
+            "/api/v1/imports", files={"file": ("big.csv", b"name,phone\n" + b"a,1\n" * 400)}
+        )
         assert response.status_code == 413
         assert "Split it" in response.json()["detail"]
         assert client.get("/api/v1/imports").json()["items"] == []
@@ -285,14 +318,30 @@ def test_jobs_are_listed_and_private_to_the_organization(
     listed = api.get("/api/v1/imports").json()
     assert [j["id"] for j in listed["items"]] == [job["id"]]
     assert set(job) >= {
-        "id", "status", "filename", "format", "rows_total", "rows_processed", "created", "updated",
-        "skipped", "duplicate_count", "error_count", "created_at", "finished_at", "message",
+        "id",
+        "status",
+        "filename",
+        "format",
+        "rows_total",
+        "rows_processed",
+        "created",
+        "updated",
+        "skipped",
+        "duplicate_count",
+        "error_count",
+        "created_at",
+        "finished_at",
+        "message",
     }
     other = make_member(sessions, "x@other.co.id", org="other", role="admin")
     for url in ("", "/duplicates", "/errors", "/report"):
-        assert api.get(f"/api/v1/imports/{job['id']}{url}", headers=other.headers).status_code == 404
+        assert (
+            api.get(f"/api/v1/imports/{job['id']}{url}", headers=other.headers).status_code == 404
+        )
     agent = make_member(sessions, "agent@acme.co.id", org="acme", role="agent")
-    denied = api.post("/api/v1/imports", files={"file": ("a.csv", b"name,phone\n")}, headers=agent.headers)
+    denied = api.post(
+        "/api/v1/imports", files={"file": ("a.csv", b"name,phone\n")}, headers=agent.headers
+    )
     assert denied.status_code == 403
     assert api.get("/api/v1/contacts/export", headers=agent.headers).status_code == 403
 
@@ -318,7 +367,10 @@ def test_export_reimports_unchanged_into_another_org(
             custom_fields={"member_since": "2024-08-17", "vip": True},
         ),
     )
-    client.post("/api/v1/contacts", json={"name": "-Minus", "email": "m@contoh.id", "address": "@home\nline 2"})
+    client.post(
+        "/api/v1/contacts",
+        json={"name": "-Minus", "email": "m@contoh.id", "address": "@home\nline 2"},
+    )
     exported = client.get("/api/v1/contacts/export", params={"format": fmt})
     assert exported.status_code == 200
     if fmt == "csv":
@@ -334,7 +386,16 @@ def test_export_reimports_unchanged_into_another_org(
     theirs = contacts(client)
 
     def shape(items: list[dict[str, object]]) -> list[tuple[str, ...]]:
-        keys = ("name", "email", "phone", "channel", "address", "social_accounts", "tags", "custom_fields")
+        keys = (
+            "name",
+            "email",
+            "phone",
+            "channel",
+            "address",
+            "social_accounts",
+            "tags",
+            "custom_fields",
+        )
         return sorted(tuple(str(c[k]) for k in keys) for c in items)
 
     assert len(theirs) == 2

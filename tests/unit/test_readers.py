@@ -19,10 +19,16 @@ from tests.files import csv_bytes, far_corner_xlsx, strip_dimension, write, xlsx
 
 REALWORLD = Path(__file__).resolve().parents[3] / "shared" / "realworld"
 LIMITS = Limits()
-ROWS = [["name", "phone", "address"], ["Budi", "0812-3456-7890", "Jl. Merdeka 1"], ["Sité Ümi", "0813", "Bandung"]]
+ROWS = [
+    ["name", "phone", "address"],
+    ["Budi", "0812-3456-7890", "Jl. Merdeka 1"],
+    ["Sité Ümi", "0813", "Bandung"],
+]
 
 
-def rows_of(path: Path, limits: Limits = LIMITS) -> tuple[list[str], list[tuple[int, list[object]]]]:
+def rows_of(
+    path: Path, limits: Limits = LIMITS
+) -> tuple[list[str], list[tuple[int, list[object]]]]:
     table = read_xlsx(path, limits) if sniff(path) == "xlsx" else read_csv(path, limits)
     return table.headers, list(table.rows)
 
@@ -39,8 +45,12 @@ def rows_of(path: Path, limits: Limits = LIMITS) -> tuple[list[str], list[tuple[
         ("utf-8", "\t", "\r"),
     ],
 )
-def test_csv_encodings_and_delimiters_read_the_same(tmp_path: Path, encoding: str, delimiter: str, newline: str) -> None:
-    path = write(tmp_path, "c.csv", csv_bytes(ROWS, delimiter=delimiter, encoding=encoding, newline=newline))
+def test_csv_encodings_and_delimiters_read_the_same(
+    tmp_path: Path, encoding: str, delimiter: str, newline: str
+) -> None:
+    path = write(
+        tmp_path, "c.csv", csv_bytes(ROWS, delimiter=delimiter, encoding=encoding, newline=newline)
+    )
     headers, rows = rows_of(path)
     assert headers == ROWS[0]
     assert rows == [(2, ROWS[1]), (3, ROWS[2])]
@@ -50,7 +60,10 @@ def test_quoted_newlines_blank_rows_and_trailing_delimiters(tmp_path: Path) -> N
     data = b'name,phone,address,\r\n"Budi","0812","Jl. A\r\nRT 1",\r\n,,,\r\n\r\nAni,0813,"say ""hi""",\r\n'
     headers, rows = rows_of(write(tmp_path, "c.csv", data))
     assert headers == ["name", "phone", "address", ""]
-    assert rows == [(2, ["Budi", "0812", "Jl. A\r\nRT 1", ""]), (5, ["Ani", "0813", 'say "hi"', ""])]
+    assert rows == [
+        (2, ["Budi", "0812", "Jl. A\r\nRT 1", ""]),
+        (5, ["Ani", "0813", 'say "hi"', ""]),
+    ]
 
 
 def test_unbalanced_quote_rejects_instead_of_merging_rows(tmp_path: Path) -> None:
@@ -158,7 +171,9 @@ def test_strip_dimension_helper_really_strips(tmp_path: Path) -> None:
         ("semicolon", ["Display Name", "First Name", "Last Name", "Primary Email"], None),
     ],
 )
-def test_realworld_encodings_decode(name: str, headers: list[str] | None, expected: str | None) -> None:
+def test_realworld_encodings_decode(
+    name: str, headers: list[str] | None, expected: str | None
+) -> None:
     path = next(REALWORLD.glob(f"*{name}*"))
     table = read_csv(path, LIMITS)
     if headers:
@@ -172,7 +187,9 @@ def test_realworld_encodings_decode(name: str, headers: list[str] | None, expect
 
 
 def test_header_aliases_in_english_and_indonesian() -> None:
-    columns = map_headers(["Nama", "No. HP", "E-mail", "Alamat", "Label", "Instagram", "tier"], ["tier"])
+    columns = map_headers(
+        ["Nama", "No. HP", "E-mail", "Alamat", "Label", "Instagram", "tier"], ["tier"]
+    )
     assert columns.fields == ["name", "phone", "email", "address", "tags", "instagram", "cf:tier"]
 
 

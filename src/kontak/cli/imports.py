@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -21,6 +22,7 @@ from kontak.files.writers import write_csv, write_xlsx
 from kontak.import_job import service
 from kontak.import_job.apply import ON_EXISTING
 from kontak.import_job.runner import run_job
+from kontak.import_job.schemas import DuplicatesRead, RowErrorRead
 
 
 def import_file(
@@ -28,7 +30,9 @@ def import_file(
     org: str = typer.Option(..., "--org", help="Organization slug."),
     on_existing: str = typer.Option("reject", "--on-existing", help="reject, skip or update."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check only; write nothing."),
-    as_json: bool = typer.Option(False, "--json", help="Print the job, duplicates and errors as JSON."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the job, duplicates and errors as JSON."
+    ),
 ) -> None:
     """Import contacts; exit 0 imported, 1 rejected, 2 bad usage or unreadable file."""
     if on_existing not in ON_EXISTING:
@@ -50,7 +54,9 @@ def import_file(
             on_existing=on_existing,
             dry_run=dry_run,
         )
-    engine = make_engine(settings.resolved_database_url, busy_timeout_s=settings.sqlite_busy_timeout_s)
+    engine = make_engine(
+        settings.resolved_database_url, busy_timeout_s=settings.sqlite_busy_timeout_s
+    )
     sessions = make_sessionmaker(engine)
     try:
         with Progress(
@@ -96,11 +102,12 @@ def import_file(
     raise typer.Exit(EXIT_REJECTED)
 
 
-def _print_result(status: str, message: str, duplicates: object, errors: list[object]) -> None:
+def _print_result(
+    status: str, message: str, duplicates: DuplicatesRead, errors: list[RowErrorRead]
+) -> None:
     colour = {"completed": "green", "rejected": "red", "failed": "red"}.get(status, "yellow")
     err.print(f"[{colour}]{status}[/{colour}]: {message}")
-    in_file = getattr(duplicates, "in_file", [])
-    existing = getattr(duplicates, "existing", [])
+    in_file, existing = duplicates.in_file, duplicates.existing
     if in_file:
         table = Table(title="Duplicated in the file", show_lines=False)
         for name in ("key", "value", "rows"):
@@ -120,7 +127,7 @@ def _print_result(status: str, message: str, duplicates: object, errors: list[ob
         for name in ("row", "column", "value", "message"):
             table.add_column(name, overflow="fold")
         for e in errors[:200]:
-            table.add_row(str(e.row), e.column, e.value, e.message)  # type: ignore[attr-defined]
+            table.add_row(str(e.row), e.column, e.value, e.message)
         err.print(table)
         if len(errors) > 200:
             err.print(f"… and {len(errors) - 200} more; use --json for all of them.")
@@ -138,25 +145,22 @@ def export(
     with transaction(write=False) as session:
         organization = account_service.get_organization(session, org)
         header, rows = export_rows(session, organization, ContactFilter())
-        counted = _counting(rows)
-        (write_xlsx if fmt == "xlsx" else write_csv)(output, header, counted)
-    err.print(f"Wrote {counted.count} contacts to {output}.")  # type: ignore[attr-defined]
+        written = [0]
 
+        def counted() -> Iterator[list[str]]:
+            for row in rows:
+                written[0] += 1
+                yield row
 
-class _counting:
-    def __init__(self, rows: object) -> None:
-        self.rows = rows
-        self.count = 0
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        for row in self.rows:  # type: ignore[attr-defined]
-            self.count += 1
-            yield row
+        (write_xlsx if fmt == "xlsx" else write_csv)(output, header, counted())
+    err.print(f"Wrote {written[0]} contacts to {output}.")
 
 
 def template(
     output: Path = typer.Option(..., "-o", "--output", help="Where to write the template."),
-    org: str | None = typer.Option(None, "--org", help="Include this organization's custom fields."),
+    org: str | None = typer.Option(
+        None, "--org", help="Include this organization's custom fields."
+    ),
     fmt: str = typer.Option("csv", "--format", help="csv or xlsx."),
 ) -> None:
     """Write the import template."""

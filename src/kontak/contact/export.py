@@ -17,7 +17,9 @@ from kontak.files.template import columns
 BATCH = 1000
 
 
-def export_rows(session: Session, org: Organization, filters: ContactFilter) -> tuple[list[str], Iterator[list[str]]]:
+def export_rows(
+    session: Session, org: Organization, filters: ContactFilter
+) -> tuple[list[str], Iterator[list[str]]]:
     """The header and a lazy stream of rows (read in batches; memory stays flat)."""
     fields = custom_field_service.specs(session, org.id)
     header = columns(fields)

@@ -132,9 +132,7 @@ def _first_line(text: IO[str]) -> str:
 
 
 def _header(reader: Iterator[list[str]], text: IO[str], limits: Limits) -> tuple[list[str], int]:
-    number = 0
-    for cells in _guarded(reader, lambda: number + 1):
-        number += 1
+    for number, cells in _records(reader, 0):
         if is_blank(cells):
             continue
         if len(cells) > limits.max_columns:
@@ -153,11 +151,9 @@ def _header(reader: Iterator[list[str]], text: IO[str], limits: Limits) -> tuple
 def _rows(
     reader: Iterator[list[str]], text: IO[str], header_row: int, limits: Limits
 ) -> Iterator[tuple[int, list[str]]]:
-    number = header_row
     data_rows = 0
     try:
-        for cells in _guarded(reader, lambda: number + 1):
-            number += 1
+        for number, cells in _records(reader, header_row):
             if not cells or is_blank(cells):
                 continue
             data_rows += 1
@@ -172,33 +168,33 @@ def _rows(
         text.close()
 
 
-def _guarded(reader: Iterator[list[str]], row: object) -> Iterator[list[str]]:
-    """Turn the csv module's and the decoder's errors into FileRejected with the row number."""
-    it = iter(reader)
+def _records(reader: Iterator[list[str]], last: int) -> Iterator[tuple[int, list[str]]]:
+    """Number the records after row ``last``; the csv module's and the decoder's errors
+    become FileRejected naming the row."""
+    number = last
     while True:
+        number += 1
         try:
-            cells = next(it)
+            cells = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            at = row() if callable(row) else "?"
             message = str(exc)
             if "field larger" in message:
-                hint = "a cell is far too long, or a quote (\") is never closed"
+                hint = 'a cell is far too long, or a quote (") is never closed'
             elif "unexpected end of data" in message or "EOF" in message:
-                hint = "a quote (\") is opened and never closed"
+                hint = 'a quote (") is opened and never closed'
             else:
-                hint = "a quote (\") is misplaced"
+                hint = 'a quote (") is misplaced'
             raise FileRejected(
-                f"The CSV file is malformed at row {at}: {hint}. Check the quotes in that row "
-                "(a quote inside a cell must be doubled: \"\"), save, and upload again.",
+                f"The CSV file is malformed at row {number}: {hint}. Check the quotes in that "
+                'row (a quote inside a cell must be doubled: ""), save, and upload again.',
                 code="malformed_csv",
             ) from None
         except UnicodeDecodeError:
-            at = row() if callable(row) else "?"
             raise FileRejected(
-                f"The file's text could not be decoded near row {at}. Save it as 'CSV UTF-8' "
-                "and upload it again.",
+                f"The file's text could not be decoded near row {number}. Save it as "
+                "'CSV UTF-8' and upload it again.",
                 code="encoding",
             ) from None
-        yield cells
+        yield number, cells

@@ -141,7 +141,8 @@ def map_headers(headers: Sequence[str], custom_keys: Sequence[str] = ()) -> Colu
 
 def _with_hint(header: str, known: list[str], custom: dict[str, str]) -> str:
     key = header_key(header)
-    candidates = {**{k: v for k, v in BUILTIN_HEADERS.items()}, **{k: v[3:] for k, v in custom.items()}}
+    candidates = {**BUILTIN_HEADERS}
+    candidates.update({k: v.removeprefix(CUSTOM_PREFIX) for k, v in custom.items()})
     match = difflib.get_close_matches(key, list(candidates), n=1, cutoff=0.75)
     if match:
         return f"'{header}' (did you mean '{candidates[match[0]]}'?)"

@@ -31,7 +31,9 @@ def sniff(path: Path) -> Format:
     with path.open("rb") as f:
         head = f.read(8192)
     if not head:
-        raise FileRejected("The file is empty. Fill in the template and upload it again.", code="empty")
+        raise FileRejected(
+            "The file is empty. Fill in the template and upload it again.", code="empty"
+        )
     if head.startswith(_ZIP):
         return _zip_kind(path)
     if head.startswith(_OLE2):
@@ -48,7 +50,9 @@ def sniff(path: Path) -> Format:
         )
     for magic, what in _BINARY_MAGIC.items():
         if head.startswith(magic):
-            raise FileRejected(f"The file is {what}, not a CSV or XLSX file. {SAVE_AS}", code="unsupported")
+            raise FileRejected(
+                f"The file is {what}, not a CSV or XLSX file. {SAVE_AS}", code="unsupported"
+            )
     if _looks_binary(head):
         raise FileRejected(f"The file is not a CSV or XLSX file. {SAVE_AS}", code="unsupported")
     return "csv"
@@ -59,14 +63,22 @@ def _zip_kind(path: Path) -> Format:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
     except zipfile.BadZipFile:
-        raise FileRejected(f"The file is a damaged ZIP or Excel file. {SAVE_AS}", code="corrupt") from None
+        raise FileRejected(
+            f"The file is a damaged ZIP or Excel file. {SAVE_AS}", code="corrupt"
+        ) from None
     if "xl/workbook.xml" in names:
         return "xlsx"
     if "content.xml" in names and "mimetype" in names:
-        raise FileRejected(f"This is an OpenDocument spreadsheet (.ods). {SAVE_AS}", code="unsupported")
+        raise FileRejected(
+            f"This is an OpenDocument spreadsheet (.ods). {SAVE_AS}", code="unsupported"
+        )
     if "word/document.xml" in names:
-        raise FileRejected(f"This is a Word document, not a spreadsheet. {SAVE_AS}", code="unsupported")
-    raise FileRejected(f"The file is a ZIP archive, not an Excel workbook. {SAVE_AS}", code="unsupported")
+        raise FileRejected(
+            f"This is a Word document, not a spreadsheet. {SAVE_AS}", code="unsupported"
+        )
+    raise FileRejected(
+        f"The file is a ZIP archive, not an Excel workbook. {SAVE_AS}", code="unsupported"
+    )
 
 
 def _looks_binary(head: bytes) -> bool:

@@ -13,19 +13,64 @@ from kontak.files.headers import TEMPLATE_COLUMNS
 from kontak.files.writers import write_csv
 
 LAST_ROW = 1_048_575
+NOTE_EN = (
+    "Row 1 is the header: keep it. Each row below is one contact. Rows that share an email, "
+    "a phone or a social account make the whole file fail; fix them and upload again."
+)
+NOTE_ID = (
+    "Baris 1 adalah judul kolom: jangan diubah. Setiap baris di bawahnya adalah satu kontak. "
+    "Baris dengan email, nomor telepon, atau akun media sosial yang sama membuat seluruh file "
+    "gagal diunggah; perbaiki lalu unggah lagi."
+)
+NOTE_EN = (
+    "Row 1 is the header: keep it. Each row below is one contact. Rows that share an email, "
+    "a phone or a social account make the whole file fail; fix them and upload again."
+)
+NOTE_ID = (
+    "Baris 1 adalah judul kolom: jangan diubah. Setiap baris di bawahnya adalah satu kontak. "
+    "Baris dengan email, nomor telepon, atau akun media sosial yang sama membuat seluruh file "
+    "gagal diunggah; perbaiki lalu unggah lagi."
+)
 _HELP: dict[str, tuple[str, str, str, str]] = {
     # column: (required, English, Bahasa Indonesia, example)
-    "name": ("yes", "The contact's full name, up to 200 characters.", "Nama lengkap kontak, maksimal 200 karakter.", "Budi Santoso"),
-    "email": ("one of email, phone or a social account", "One email address.", "Satu alamat email.", "budi@example.com"),
+    "name": (
+        "yes",
+        "The contact's full name, up to 200 characters.",
+        "Nama lengkap kontak, maksimal 200 karakter.",
+        "Budi Santoso",
+    ),
+    "email": (
+        "one of email, phone or a social account",
+        "One email address.",
+        "Satu alamat email.",
+        "budi@example.com",
+    ),
     "phone": (
         "one of email, phone or a social account",
-        "One phone number; 0812…, +62 812… and 62812… are all fine. The column is Text so Excel keeps every digit.",
-        "Satu nomor telepon; 0812…, +62 812… dan 62812… semuanya boleh. Kolom ini bertipe Teks agar Excel menyimpan semua digit.",
+        "One phone number; 0812…, +62 812… and 62812… are all fine. The column is Text "
+        "so Excel keeps every digit.",
+        "Satu nomor telepon; 0812…, +62 812… dan 62812… semuanya boleh. Kolom ini bertipe "
+        "Teks agar Excel menyimpan semua digit.",
         "0812-3456-7890",
     ),
-    "channel": ("no", "How to reach the contact: " + ", ".join(CHANNELS) + ".", "Kanal komunikasi: " + ", ".join(CHANNELS) + ".", "whatsapp"),
-    "address": ("no", "Customer address, up to 500 characters.", "Alamat pelanggan, maksimal 500 karakter.", "Jl. Merdeka No. 1, Jakarta"),
-    "tags": ("no", "Labels, separated by commas.", "Label, dipisahkan dengan koma.", "vip, pelanggan"),
+    "channel": (
+        "no",
+        "How to reach the contact: " + ", ".join(CHANNELS) + ".",
+        "Kanal komunikasi: " + ", ".join(CHANNELS) + ".",
+        "whatsapp",
+    ),
+    "address": (
+        "no",
+        "Customer address, up to 500 characters.",
+        "Alamat pelanggan, maksimal 500 karakter.",
+        "Jl. Merdeka No. 1, Jakarta",
+    ),
+    "tags": (
+        "no",
+        "Labels, separated by commas.",
+        "Label, dipisahkan dengan koma.",
+        "vip, pelanggan",
+    ),
 }
 for _p in PLATFORMS:
     _HELP[_p] = (
@@ -37,7 +82,11 @@ for _p in PLATFORMS:
 _TYPE_HELP = {
     "text": ("Text.", "Teks.", "…"),
     "number": ("A number, like 42 or 3.5.", "Angka, misalnya 42 atau 3,5.", "42"),
-    "date": ("A date: YYYY-MM-DD or DD/MM/YYYY.", "Tanggal: YYYY-MM-DD atau DD/MM/YYYY.", "2024-08-17"),
+    "date": (
+        "A date: YYYY-MM-DD or DD/MM/YYYY.",
+        "Tanggal: YYYY-MM-DD atau DD/MM/YYYY.",
+        "2024-08-17",
+    ),
     "boolean": ("true or false (ya/tidak).", "true atau false (ya/tidak).", "true"),
     "select": ("One of the options in the list.", "Salah satu pilihan pada daftar.", ""),
 }
@@ -60,7 +109,9 @@ def _write_xlsx(path: Path, fields: Sequence[FieldSpec]) -> None:
     workbook = xlsxwriter.Workbook(str(path))
     try:
         text = workbook.add_format({"num_format": "@"})
-        bold = workbook.add_format({"bold": True, "num_format": "@", "bg_color": "#E8F0FE", "border": 1})
+        bold = workbook.add_format(
+            {"bold": True, "num_format": "@", "bg_color": "#E8F0FE", "border": 1}
+        )
         wrap = workbook.add_format({"text_wrap": True, "valign": "top"})
         sheet = workbook.add_worksheet("Contacts")
         for col, name in enumerate(header):
@@ -81,12 +132,23 @@ def _write_xlsx(path: Path, fields: Sequence[FieldSpec]) -> None:
         guide.set_column(1, 1, 22)
         guide.set_column(2, 3, 60, wrap)
         guide.set_column(4, 4, 24)
-        guide.write_row(0, 0, ["Column / Kolom", "Required / Wajib", "How to fill it", "Cara mengisi", "Example / Contoh"], bold)
+        guide.write_row(
+            0,
+            0,
+            [
+                "Column / Kolom",
+                "Required / Wajib",
+                "How to fill it",
+                "Cara mengisi",
+                "Example / Contoh",
+            ],
+            bold,
+        )
         for row, name in enumerate(header, 1):
             guide.write_row(row, 0, _help_row(name, fields))
         notes = len(header) + 2
-        guide.write_string(notes, 0, "Row 1 is the header: keep it. Each row below is one contact. Rows that share an email, a phone or a social account make the whole file fail; fix them and upload again.", wrap)
-        guide.write_string(notes + 1, 0, "Baris 1 adalah judul kolom: jangan diubah. Setiap baris di bawahnya adalah satu kontak. Baris dengan email, nomor telepon, atau akun media sosial yang sama membuat seluruh file gagal diunggah; perbaiki lalu unggah lagi.", wrap)
+        guide.write_string(notes, 0, NOTE_EN, wrap)
+        guide.write_string(notes + 1, 0, NOTE_ID, wrap)
     finally:
         workbook.close()
 
@@ -117,4 +179,10 @@ def _help_row(name: str, fields: Sequence[FieldSpec]) -> list[str]:
         example = field.options[0] if field.options else ""
         en += " Options: " + ", ".join(field.options)
         id_ += " Pilihan: " + ", ".join(field.options)
-    return [name, "yes" if field.required else "no", f"{field.label}. {en}", f"{field.label}. {id_}", example]
+    return [
+        name,
+        "yes" if field.required else "no",
+        f"{field.label}. {en}",
+        f"{field.label}. {id_}",
+        example,
+    ]

@@ -50,7 +50,15 @@ def write_xlsx(
     widths: dict[int, int] | None = None,
 ) -> None:
     """One sheet, every cell text, header bold and frozen; memory stays flat."""
-    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False})
+    workbook = xlsxwriter.Workbook(
+        str(path),
+        {
+            "constant_memory": True,
+            "strings_to_numbers": False,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+        },
+    )
     try:
         ws = workbook.add_worksheet(sheet)
         text = workbook.add_format({"num_format": "@"})

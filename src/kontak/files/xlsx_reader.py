@@ -27,7 +27,7 @@ _MAX_RATIO = 250
 
 
 def read_xlsx(path: Path, limits: Limits) -> Table:
-    """The first visible worksheet that has data; row 1 (or the first non-blank row) is the header."""
+    """The first visible worksheet with data; its first non-blank row is the header."""
     check_archive(path, limits)
     try:
         workbook = calamine.CalamineWorkbook.from_path(str(path))
@@ -37,7 +37,9 @@ def read_xlsx(path: Path, limits: Limits) -> Table:
             code="encrypted",
         ) from None
     except calamine.CalamineError as exc:
-        raise FileRejected(f"The workbook could not be read ({exc}). {SAVE_AS}", code="corrupt") from None
+        raise FileRejected(
+            f"The workbook could not be read ({exc}). {SAVE_AS}", code="corrupt"
+        ) from None
     visible = [
         m.name
         for m in workbook.sheets_metadata
@@ -48,7 +50,9 @@ def read_xlsx(path: Path, limits: Limits) -> Table:
         try:
             sheet = workbook.get_sheet_by_name(name)
         except calamine.CalamineError as exc:
-            raise FileRejected(f"Sheet '{name}' could not be read ({exc}). {SAVE_AS}", code="corrupt") from None
+            raise FileRejected(
+                f"Sheet '{name}' could not be read ({exc}). {SAVE_AS}", code="corrupt"
+            ) from None
         if sheet.height == 0:
             continue
         if sheet.width > limits.max_columns:
@@ -105,7 +109,9 @@ def _sheet_paths(archive: zipfile.ZipFile) -> list[str]:
         workbook = ElementTree.fromstring(_read_small(archive, "xl/workbook.xml"))
         rels = ElementTree.fromstring(_read_small(archive, "xl/_rels/workbook.xml.rels"))
     except (KeyError, ElementTree.ParseError):
-        raise FileRejected(f"The workbook's structure is damaged. {SAVE_AS}", code="corrupt") from None
+        raise FileRejected(
+            f"The workbook's structure is damaged. {SAVE_AS}", code="corrupt"
+        ) from None
     targets = {r.get("Id"): r.get("Target", "") for r in rels}
     paths = []
     for sheet in workbook.iter():
@@ -170,7 +176,9 @@ def _header(rows: Iterator[list[Any]]) -> tuple[list[str] | None, int]:
     return None, number
 
 
-def _rows(rows: Iterator[list[Any]], header_row: int, limits: Limits) -> Iterator[tuple[int, list[Any]]]:
+def _rows(
+    rows: Iterator[list[Any]], header_row: int, limits: Limits
+) -> Iterator[tuple[int, list[Any]]]:
     number = header_row
     data_rows = 0
     for cells in rows:
@@ -180,7 +188,8 @@ def _rows(rows: Iterator[list[Any]], header_row: int, limits: Limits) -> Iterato
         data_rows += 1
         if data_rows > limits.max_rows:
             raise FileRejected(
-                f"The file has more than {limits.max_rows:,} contacts; split it into smaller files.",
+                f"The file has more than {limits.max_rows:,} contacts; split it into "
+                "smaller files.",
                 code="too_many_rows",
             )
         yield number, cells

@@ -12,14 +12,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kontak.contact import repository as contact_repository
 from kontak.contact.validate import ContactValues, Social
 from kontak.db.base import utcnow
 from kontak.db.models import Organization, SocialAccount
-from kontak.db.session import session_scope
+from kontak.db.session import begin_write
 from kontak.import_job import bulk
 from kontak.import_job.staging import Stage
 from kontak.tag import service as tag_service
@@ -52,18 +51,26 @@ def apply(
 ) -> Outcome:
     """Check the staged file against the database and write it whole, or not at all."""
     groups = stage.duplicate_groups()
-    in_file_rows = {r for g in groups for r in g.rows}
     for attempt in range(3):
+        session = sessions()
         try:
-            with session_scope(sessions, write=True) as session:
-                outcome = _attempt(session, org, stage, groups, in_file_rows, on_existing=on_existing, dry_run=dry_run, source=source)
-                if outcome.status != "completed" or dry_run:
-                    session.rollback()
-                return outcome
-        except IntegrityError:
-            # Another writer took one of our identities after we looked: look again.
-            if attempt == 2:
+            begin_write(session)
+            outcome = _attempt(
+                session, org, stage, groups, on_existing=on_existing, dry_run=dry_run, source=source
+            )
+            if outcome.status == "completed" and not dry_run:
+                session.commit()
+            else:
+                session.rollback()
+            return outcome
+        except Exception as exc:
+            session.rollback()
+            # Another writer took one of our identities after we looked: look again, and
+            # the next attempt reports it as a match of an existing contact.
+            if attempt == 2 or not bulk.is_integrity_error(session, exc):
                 raise
+        finally:
+            session.close()
     raise AssertionError("unreachable")
 
 
@@ -72,7 +79,6 @@ def _attempt(
     org: Organization,
     stage: Stage,
     groups: list[Any],
-    in_file_rows: set[int],
     *,
     on_existing: str,
     dry_run: bool,
@@ -83,67 +89,89 @@ def _attempt(
     bulk.drop_keys(session)
     ambiguous = stage.ambiguous_rows()
     stage.replace_ambiguity_errors(ambiguous)
-    matched = stage.matched_rows()
     errors = stage.count_errors()
-    existing_rows = {r for r, *_ in stage.existing()}
+    existing_rows = stage.count_existing_rows()
+    blocking = on_existing == "reject" and existing_rows > 0
 
     outcome = Outcome(
         status="completed",
         error_count=errors,
         in_file_groups=len(groups),
-        existing_rows=len(existing_rows),
+        existing_rows=existing_rows,
         ambiguous_rows=len(ambiguous),
+        duplicate_rows=stage.count_duplicate_rows(with_existing=blocking),
     )
-    blocking_existing = existing_rows if on_existing == "reject" else set()
-    outcome.duplicate_rows = len(in_file_rows | blocking_existing)
-    if errors or groups or blocking_existing:
+    if errors or groups or blocking:
         outcome.status = "rejected"
         return outcome
 
-    skip = set(matched) if on_existing in ("skip", "update") else set()
     now = utcnow()
-    new_rows = [r for r in stage.valid_rows() if r[0] not in skip]
-    tags = tag_service.ensure_tags(session, org.id, stage.meta("tags", []))
-    tag_ids = {t.name: t.id for t in tags}
-    contact_of_row = {r[0]: r[1] for r in new_rows}
-
-    outcome.created = bulk.insert_contacts(session, org.id, new_rows, source=source, now=now)
+    tag_ids = {
+        t.name: t.id for t in tag_service.ensure_tags(session, org.id, stage.meta("tags", []))
+    }
+    outcome.created = bulk.insert_contacts(
+        session, org.id, stage.valid_rows(new_only=True), source=source, now=now
+    )
     bulk.insert_socials(
-        session,
-        org.id,
-        ((contact_of_row[row], p, h, k) for row, p, h, k in stage.socials() if row in contact_of_row),
+        session, org.id, ((cid, p, h, k) for _row, cid, p, h, k in stage.socials(new_only=True))
     )
     bulk.insert_tag_links(
         session,
         org.id,
-        ((r[1], tag_ids[t]) for r in new_rows for t in bulk.parse_json(r[9], [])),
+        (
+            (r[1], tag_ids[t])
+            for r in stage.valid_rows(new_only=True)
+            for t in bulk.parse_json(r[9], [])
+        ),
     )
-    if on_existing == "update" and matched:
-        outcome.updated = _update_matched(session, org, stage, matched, tag_ids)
+    if on_existing == "update":
+        outcome.updated = _update_matched(session, org, stage, stage.matched_rows(), tag_ids)
     else:
-        outcome.skipped = len(skip)
+        outcome.skipped = existing_rows
     session.flush()
     return outcome
 
 
 def _update_matched(
-    session: Session, org: Organization, stage: Stage, matched: dict[int, str], tag_ids: dict[str, str]
+    session: Session,
+    org: Organization,
+    stage: Stage,
+    matched: dict[int, str],
+    tag_ids: dict[str, str],
 ) -> int:
     """Filled cells replace the stored values, blank cells leave them; tags and social
     accounts are added."""
     socials_of: dict[int, list[Social]] = defaultdict(list)
-    for row, platform, handle, _key in stage.socials():
+    for row, _cid, platform, handle, _key in stage.socials():
         if row in matched:
             socials_of[row].append(Social(platform, handle))
     count = 0
-    for row, _cid, name, email, email_key, phone, channel, address, custom, tags in stage.valid_rows():
+    for (
+        row,
+        _cid,
+        name,
+        email,
+        email_key,
+        phone,
+        channel,
+        address,
+        custom,
+        tags,
+    ) in stage.valid_rows():
         contact_id = matched.get(row)
         if contact_id is None:
             continue
         contact = contact_repository.get(session, org.id, contact_id)
         if contact is None:
             continue
-        values = ContactValues(name=name, email=email, email_key=email_key, phone=phone, channel=channel, address=address)
+        values = ContactValues(
+            name=name,
+            email=email,
+            email_key=email_key,
+            phone=phone,
+            channel=channel,
+            address=address,
+        )
         contact.name = values.name or contact.name
         if values.email:
             contact.email, contact.email_key = values.email, values.email_key
@@ -157,7 +185,12 @@ def _update_matched(
         for social in socials_of.get(row, []):
             if (social.platform, social.key) not in have:
                 contact.social_accounts.append(
-                    SocialAccount(organization_id=org.id, platform=social.platform, handle=social.handle, handle_key=social.key)
+                    SocialAccount(
+                        organization_id=org.id,
+                        platform=social.platform,
+                        handle=social.handle,
+                        handle_key=social.key,
+                    )
                 )
         contact.updated_at = utcnow()
         new_tags = [t.id for t in contact.tags] + [tag_ids[t] for t in bulk.parse_json(tags, [])]

@@ -14,11 +14,31 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from kontak.db.base import new_id
 
 KEY_TABLE = "import_key_tmp"
+
+
+def is_integrity_error(session: Session, exc: BaseException) -> bool:
+    """True for a unique-index refusal, raised by SQLAlchemy or by the raw driver (COPY)."""
+    if isinstance(exc, IntegrityError):
+        return True
+    dbapi = session.get_bind().dialect.dbapi
+    return dbapi is not None and isinstance(exc, dbapi.IntegrityError)
+
+
+def is_database_error(exc: BaseException) -> bool:
+    """True for errors raised by a database driver, wrapped by SQLAlchemy or not."""
+    if isinstance(exc, DBAPIError):
+        return True
+    module = type(exc).__module__
+    return module.startswith(("psycopg", "sqlite3")) or type(exc).__name__ in {
+        "OperationalError",
+        "InterfaceError",
+    }
 
 
 def _raw(session: Session) -> Any:
@@ -29,7 +49,9 @@ def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def copy_rows(session: Session, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+def copy_rows(
+    session: Session, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> int:
     """Append ``rows`` to ``table`` on the session's connection; returns how many."""
     raw = _raw(session)
     count = 0
@@ -61,9 +83,7 @@ def load_keys(session: Session, keys: Iterable[tuple[int, str, str]]) -> None:
     """Put the file's identity keys in a temporary table (dropped at commit/rollback end)."""
     if _is_postgres(session):
         session.execute(
-            text(
-                f"CREATE TEMP TABLE {KEY_TABLE} (row integer, kind text, key text) ON COMMIT DROP"
-            )
+            text(f"CREATE TEMP TABLE {KEY_TABLE} (row integer, kind text, key text) ON COMMIT DROP")
         )
     else:
         session.execute(text(f"DROP TABLE IF EXISTS temp.{KEY_TABLE}"))
@@ -124,7 +144,20 @@ def insert_contacts(
 
     def records() -> Iterator[tuple[Any, ...]]:
         for _row, cid, name, email, email_key, phone, channel, address, custom, _tags in rows:
-            yield (cid, organization_id, name, email, email_key, phone, channel, address, custom or "{}", source, stamp, stamp)
+            yield (
+                cid,
+                organization_id,
+                name,
+                email,
+                email_key,
+                phone,
+                channel,
+                address,
+                custom or "{}",
+                source,
+                stamp,
+                stamp,
+            )
 
     return copy_rows(
         session,

@@ -16,6 +16,8 @@ from kontak.custom_field.values import FieldSpec
 from kontak.files.cells import cell_text, clean_cell
 from kontak.files.headers import CUSTOM_PREFIX, ColumnMap
 
+_SIMPLE = ("name", "email", "phone", "channel", "address", "tags")
+
 
 @dataclass(frozen=True, slots=True)
 class RowError:
@@ -51,7 +53,9 @@ class RowChecker:
         self.max_cell_chars = max_cell_chars
         self._width = len(columns.headers)
         self._simple = [
-            (i, f) for i, f in enumerate(columns.fields) if f in ("name", "email", "phone", "channel", "address", "tags")
+            (i, f)
+            for i, f in enumerate(columns.fields)
+            if f in ("name", "email", "phone", "channel", "address", "tags")
         ]
         self._platforms = [(i, f) for i, f in enumerate(columns.fields) if f in PLATFORMS]
         self._custom = [
@@ -84,7 +88,8 @@ class RowChecker:
                         row,
                         self.columns.headers[i],
                         cell[:50] + "…",
-                        f"The cell has {len(cell):,} characters; the most is {self.max_cell_chars:,}.",
+                        f"The cell has {len(cell):,} characters; the most is "
+                        f"{self.max_cell_chars:,}.",
                     )
                 )
                 cells[i] = ""
@@ -99,17 +104,16 @@ class RowChecker:
                     )
                 )
         for i in self._ignored:
-            if i < len(self.columns.headers) and not self.columns.headers[i].strip():
-                if clean_cell(cells[i]) is not None:
-                    errors.append(
-                        RowError(
-                            row,
-                            "",
-                            cell_text(cells[i]),
-                            f"Column {i + 1} has a value but no header; give the column a header "
-                            "or empty it.",
-                        )
+            if not self.columns.headers[i].strip() and clean_cell(cells[i]) is not None:
+                errors.append(
+                    RowError(
+                        row,
+                        "",
+                        cell_text(cells[i]),
+                        f"Column {i + 1} has a value but no header; give the column a header "
+                        "or empty it.",
                     )
+                )
 
         raw: dict[str, Any] = {f: clean_cell(cells[i]) for i, f in self._simple}
         socials: list[dict[str, Any]] = []
@@ -130,13 +134,16 @@ class RowChecker:
         for fe in field_errors:
             column, value = self._locate(fe.field, cells, social_columns)
             errors.append(RowError(row, column, value, fe.message))
-        if not field_errors and not (values.get("phone") or values.get("email") or values.get("social_accounts")):
+        if not field_errors and not (
+            values.get("phone") or values.get("email") or values.get("social_accounts")
+        ):
             errors.append(
                 RowError(
                     row,
                     self._header_of.get("phone") or self._header_of.get("email") or "",
                     "",
-                    "The contact has no way to reach it: fill in a phone, an email or a social account.",
+                    "The contact has no way to reach it: fill in a phone, an email or a "
+                    "social account.",
                 )
             )
         return CheckedRow(row, values, errors)

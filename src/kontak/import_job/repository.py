@@ -21,7 +21,9 @@ def add(session: Session, job: ImportJob) -> None:
 
 def get(session: Session, organization_id: str, job_id: str) -> ImportJob | None:
     return session.scalars(
-        select(ImportJob).where(ImportJob.organization_id == organization_id, ImportJob.id == job_id)
+        select(ImportJob).where(
+            ImportJob.organization_id == organization_id, ImportJob.id == job_id
+        )
     ).one_or_none()
 
 
@@ -29,7 +31,9 @@ def get_any(session: Session, job_id: str) -> ImportJob | None:
     return session.get(ImportJob, job_id)
 
 
-def list_recent(session: Session, organization_id: str, *, limit: int, before_id: str | None) -> list[ImportJob]:
+def list_recent(
+    session: Session, organization_id: str, *, limit: int, before_id: str | None
+) -> list[ImportJob]:
     stmt = select(ImportJob).where(ImportJob.organization_id == organization_id)
     if before_id:
         stmt = stmt.where(ImportJob.id < before_id)

@@ -20,17 +20,18 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kontak.account import repository as account_repository
 from kontak.config import Settings
 from kontak.custom_field import service as custom_field_service
+from kontak.custom_field.values import FieldSpec
 from kontak.db.base import utcnow
 from kontak.db.session import session_scope
 from kontak.files.table import Limits
 from kontak.import_job import repository
 from kontak.import_job.apply import Outcome, apply
+from kontak.import_job.bulk import is_database_error
 from kontak.import_job.paths import job_dir, source_path, stage_path
 from kontak.import_job.staging import Stage
 
@@ -68,7 +69,12 @@ def run_job(
         stage = Stage(stage_path(settings, job_id))
         try:
             outcome = apply(
-                sessions, org, stage, on_existing=on_existing, dry_run=dry_run, source=f"import:{job_id}"
+                sessions,
+                org,
+                stage,
+                on_existing=on_existing,
+                dry_run=dry_run,
+                source=f"import:{job_id}",
             )
             fmt = stage.meta("format")
         finally:
@@ -76,12 +82,19 @@ def run_job(
         _finish(sessions, job_id, outcome, dry_run=dry_run, fmt=fmt)
     except StageRejected as exc:
         _set(sessions, job_id, status="rejected", message=exc.message, finished_at=utcnow())
-    except (OperationalError, DBAPIError) as exc:
-        log.exception("import %s failed: database error", job_id)
-        _fail(sessions, job_id, f"The database stopped answering during the import ({type(exc.orig).__name__}); nothing was imported. Run the import again.")
-    except Exception:
+    except Exception as exc:
         log.exception("import %s failed", job_id)
-        _fail(sessions, job_id, "The import stopped on an unexpected error; nothing was imported. Run it again, and report it if it happens again.")
+        if is_database_error(exc):
+            message = (
+                "The database stopped answering during the import; nothing was imported. "
+                "Run the import again."
+            )
+        else:
+            message = (
+                "The import stopped on an unexpected error; nothing was imported. Run it "
+                "again, and report it if it happens again."
+            )
+        _fail(sessions, job_id, message)
 
 
 def _stage(
@@ -89,7 +102,7 @@ def _stage(
     sessions: sessionmaker[Session],
     job_id: str,
     region: str,
-    fields: list[object],
+    fields: list[FieldSpec],
     on_progress: Progress | None,
 ) -> int:
     """Run the parsing child; returns the number of data rows staged."""
@@ -98,7 +111,7 @@ def _stage(
         "source": str(source_path(settings, job_id)),
         "stage": str(stage_path(settings, job_id)),
         "region": region,
-        "fields": [asdict(f) for f in fields],  # type: ignore[call-overload]
+        "fields": [asdict(f) for f in fields],
         "limits": asdict(
             Limits(
                 max_rows=settings.max_rows,
@@ -111,13 +124,16 @@ def _stage(
     }
     spec_file = folder / "spec.json"
     spec_file.write_text(json.dumps(spec), encoding="utf-8")
-    with (folder / "stage.log").open("wb") as errlog, subprocess.Popen(
-        [sys.executable, "-m", "kontak.import_job.stage", str(spec_file)],
-        stdout=subprocess.PIPE,
-        stderr=errlog,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    ) as child:
+    with (
+        (folder / "stage.log").open("wb") as errlog,
+        subprocess.Popen(
+            [sys.executable, "-m", "kontak.import_job.stage", str(spec_file)],
+            stdout=subprocess.PIPE,
+            stderr=errlog,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        ) as child,
+    ):
         timer = threading.Timer(settings.parse_timeout_s, child.kill)
         timer.start()
         try:
@@ -135,7 +151,12 @@ def _stage(
     raise StageRejected(_crash_message(code, settings, folder))
 
 
-def _follow(child: subprocess.Popen[str], sessions: sessionmaker[Session], job_id: str, on_progress: Progress | None) -> str:
+def _follow(
+    child: subprocess.Popen[str],
+    sessions: sessionmaker[Session],
+    job_id: str,
+    on_progress: Progress | None,
+) -> str:
     assert child.stdout is not None
     verdict = ""
     last_write = 0.0
@@ -148,7 +169,13 @@ def _follow(child: subprocess.Popen[str], sessions: sessionmaker[Session], job_i
             now = time.monotonic()
             if now - last_write >= 0.5:
                 last_write = now
-                _set(sessions, job_id, rows_processed=int(done), rows_total=int(total), heartbeat_at=utcnow())
+                _set(
+                    sessions,
+                    job_id,
+                    rows_processed=int(done),
+                    rows_total=int(total),
+                    heartbeat_at=utcnow(),
+                )
         elif line.startswith(("DONE ", "REJECT ")):
             verdict = line
     return verdict
@@ -156,19 +183,30 @@ def _follow(child: subprocess.Popen[str], sessions: sessionmaker[Session], job_i
 
 def _crash_message(code: int, settings: Settings, folder: Path) -> str:
     if code < 0 and -code == signal.SIGKILL:
-        reason = f"reading it took longer than {settings.parse_timeout_s:.0f} s or needed too much memory"
+        reason = (
+            f"reading it took longer than {settings.parse_timeout_s:.0f} s "
+            "or needed too much memory"
+        )
     elif code < 0:
         reason = f"the reader stopped on it ({signal.Signals(-code).name})"
     else:
         reason = f"the reader stopped on it (exit {code})"
     log.warning("parsing child ended with %s; see %s", code, folder / "stage.log")
     return (
-        f"The file could not be read: {reason}. It may be damaged or built to harm; open it in "
-        "your spreadsheet program, save it again as .xlsx or CSV (or split it), and upload it again."
+        f"The file could not be read: {reason}. It may be damaged or built to harm; open it "
+        "in your spreadsheet program, save it again as .xlsx or CSV (or split it), and "
+        "upload it again."
     )
 
 
-def _finish(sessions: sessionmaker[Session], job_id: str, outcome: Outcome, *, dry_run: bool, fmt: str | None) -> None:
+def _finish(
+    sessions: sessionmaker[Session],
+    job_id: str,
+    outcome: Outcome,
+    *,
+    dry_run: bool,
+    fmt: str | None,
+) -> None:
     _set(
         sessions,
         job_id,
@@ -192,12 +230,20 @@ def summary(outcome: Outcome, *, dry_run: bool) -> str:
             done += f", {outcome.updated} updated"
         if outcome.skipped:
             done += f", {outcome.skipped} skipped (already in your contacts)"
-        return f"Dry run: {done} if imported; nothing was written." if dry_run else f"Imported: {done}."
+        return (
+            f"Dry run: {done} if imported; nothing was written."
+            if dry_run
+            else f"Imported: {done}."
+        )
     parts = []
     if outcome.in_file_groups:
-        parts.append(_count(outcome.in_file_groups, "value is", "values are") + " repeated in the file")
+        parts.append(
+            _count(outcome.in_file_groups, "value is", "values are") + " repeated in the file"
+        )
     if outcome.existing_rows and outcome.duplicate_rows:
-        parts.append(_count(outcome.existing_rows, "row matches", "rows match") + " existing contacts")
+        parts.append(
+            _count(outcome.existing_rows, "row matches", "rows match") + " existing contacts"
+        )
     if outcome.error_count:
         parts.append(_count(outcome.error_count, "cell has", "cells have") + " errors")
     return (
@@ -233,7 +279,9 @@ def recover(sessions: sessionmaker[Session], *, stale_after_s: float) -> int:
         for job in repository.processing(session):
             worker_host, _, pid = (job.worker or "").rpartition(":")
             dead_here = worker_host == host and pid.isdigit() and not _alive(int(pid))
-            stale = job.heartbeat_at is None or job.heartbeat_at < repository.stale_before(now, stale_after_s)
+            stale = job.heartbeat_at is None or job.heartbeat_at < repository.stale_before(
+                now, stale_after_s
+            )
             if dead_here or stale:
                 job.status = "failed"
                 job.finished_at = now

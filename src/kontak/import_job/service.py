@@ -90,7 +90,9 @@ def get(session: Session, org: Organization, job_id: str) -> ImportJobRead:
     return ImportJobRead.model_validate(_job(session, org, job_id))
 
 
-def list_jobs(session: Session, org: Organization, *, limit: int = 50, cursor: str | None = None) -> ImportJobPage:
+def list_jobs(
+    session: Session, org: Organization, *, limit: int = 50, cursor: str | None = None
+) -> ImportJobPage:
     """The organization's imports, newest first."""
     limit = max(1, min(limit, MAX_LIST))
     jobs = repository.list_recent(session, org.id, limit=limit + 1, before_id=cursor)
@@ -116,7 +118,9 @@ def _stage(settings: Settings, job: ImportJob) -> Stage | None:
     return Stage(path)
 
 
-def duplicates(session: Session, settings: Settings, org: Organization, job_id: str) -> DuplicatesRead:
+def duplicates(
+    session: Session, settings: Settings, org: Organization, job_id: str
+) -> DuplicatesRead:
     """Rows of the file that share a value, and rows that match existing contacts."""
     stage = _stage(settings, _job(session, org, job_id))
     if stage is None:
@@ -129,7 +133,9 @@ def duplicates(session: Session, settings: Settings, org: Organization, job_id: 
             InFileDuplicate(
                 key=g.kind,
                 value=g.value,
-                rows=[DuplicateRow(row=r, cells=_by_header(headers, cells.get(r, []))) for r in g.rows],
+                rows=[
+                    DuplicateRow(row=r, cells=_by_header(headers, cells.get(r, []))) for r in g.rows
+                ],
             )
             for g in groups
         ]
@@ -150,7 +156,9 @@ def _by_header(headers: list[str], cells: list[str]) -> dict[str, str]:
     return named
 
 
-def errors(session: Session, settings: Settings, org: Organization, job_id: str) -> list[RowErrorRead]:
+def errors(
+    session: Session, settings: Settings, org: Organization, job_id: str
+) -> list[RowErrorRead]:
     """Every invalid cell: row, the file's column header, the value, and what to do."""
     stage = _stage(settings, _job(session, org, job_id))
     if stage is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import resource
+import signal
 import sys
 import time
 from pathlib import Path
@@ -35,11 +36,16 @@ def run(spec: dict[str, Any]) -> int:
     """Stage the file described by ``spec``; returns the number of data rows."""
     source = Path(spec["source"])
     limits = Limits(**spec["limits"])
-    fields = [FieldSpec(f["key"], f["label"], f["type"], f["required"], tuple(f["options"])) for f in spec["fields"]]
+    fields = [
+        FieldSpec(f["key"], f["label"], f["type"], f["required"], tuple(f["options"]))
+        for f in spec["fields"]
+    ]
     kind = sniff(source)
     table = _open(kind, source, limits)
     columns = map_headers(table.headers, [f.key for f in fields])
-    mapped = {f.removeprefix(CUSTOM_PREFIX) for f in columns.fields if f and f.startswith(CUSTOM_PREFIX)}
+    mapped = {
+        f.removeprefix(CUSTOM_PREFIX) for f in columns.fields if f and f.startswith(CUSTOM_PREFIX)
+    }
     missing = [f.key for f in fields if f.required and f.key not in mapped]
     if missing:
         raise FileRejected(
@@ -47,7 +53,9 @@ def run(spec: dict[str, Any]) -> int:
             "the template again: it has every column.",
             code="missing_required_column",
         )
-    checker = RowChecker(columns, region=spec["region"], fields=fields, max_cell_chars=limits.max_cell_chars)
+    checker = RowChecker(
+        columns, region=spec["region"], fields=fields, max_cell_chars=limits.max_cell_chars
+    )
     stage = Stage(Path(spec["stage"]), create=True)
     ids = id_sequence()
     estimated = table.estimated_rows or 0
@@ -102,7 +110,20 @@ def _cap_memory(megabytes: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+def _die_with_parent() -> None:
+    """Linux: end this child when its parent dies (a killed server leaves no parser behind)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv: list[str]) -> int:
+    _die_with_parent()
     spec = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
     _cap_memory(int(spec.get("memory_limit_mb", 0)))
     try:

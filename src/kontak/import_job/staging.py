@@ -23,11 +23,13 @@ CREATE TABLE row (
     name TEXT, email TEXT, email_key TEXT, phone TEXT, channel TEXT, address TEXT,
     custom_fields TEXT, tags TEXT
 );
-CREATE TABLE key (row INTEGER NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, display TEXT NOT NULL);
-CREATE TABLE error (row INTEGER NOT NULL, col TEXT NOT NULL, value TEXT NOT NULL, message TEXT NOT NULL);
-CREATE TABLE existing (row INTEGER NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, contact_id TEXT NOT NULL);
+CREATE TABLE key (row INTEGER NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, display TEXT);
+CREATE TABLE error (row INTEGER NOT NULL, col TEXT, value TEXT, message TEXT NOT NULL);
+CREATE TABLE existing (row INTEGER NOT NULL, kind TEXT, value TEXT, contact_id TEXT NOT NULL);
 """
 BATCH = 5000
+_UNMATCHED = "AND NOT EXISTS (SELECT 1 FROM existing e WHERE e.row = r.row)"
+AMBIGUOUS = "This row matches several existing contacts"
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,23 +176,38 @@ class Stage:
             self.db.execute("BEGIN")
             self.db.executemany("INSERT INTO existing VALUES (?,?,?,?)", matches)
             self.db.execute("COMMIT")
+        self.db.execute("CREATE INDEX IF NOT EXISTS existing_row ON existing (row)")
+
+    def count_existing_rows(self) -> int:
+        return int(self.db.execute("SELECT COUNT(DISTINCT row) FROM existing").fetchone()[0])
+
+    def count_duplicate_rows(self, *, with_existing: bool) -> int:
+        """Rows in a group of in-file duplicates (and, if asked, rows matching contacts)."""
+        rows = """
+            SELECT k.row FROM key k JOIN (
+                SELECT kind, key FROM key GROUP BY kind, key HAVING COUNT(DISTINCT row) > 1
+            ) d ON d.kind = k.kind AND d.key = k.key
+        """
+        if with_existing:
+            rows += " UNION SELECT row FROM existing"
+        return int(self.db.execute(f"SELECT COUNT(DISTINCT row) FROM ({rows})").fetchone()[0])
 
     def replace_ambiguity_errors(self, ambiguous: list[tuple[int, list[str]]]) -> None:
         """Record rows that match two different existing contacts as row errors."""
-        self.db.execute("DELETE FROM error WHERE col = '' AND message LIKE 'This row matches%'")
-        errors = [
-            (
-                row,
-                "",
-                ", ".join(ids),
-                "This row matches several existing contacts ("
-                + ", ".join(ids)
-                + ") by different values; it cannot be merged. Fix the row so that it "
-                "names one contact.",
-            )
-            for row, ids in ambiguous
-        ]
-        self.db.executemany("INSERT INTO error VALUES (?,?,?,?)", errors)
+        self.db.execute("DELETE FROM error WHERE col = '' AND message LIKE ?", (AMBIGUOUS + "%",))
+        self.db.executemany(
+            "INSERT INTO error VALUES (?,?,?,?)",
+            [
+                (
+                    row,
+                    "",
+                    ", ".join(ids),
+                    f"{AMBIGUOUS} ({', '.join(ids)}) by different values; it cannot be "
+                    "merged. Fix the row so that it names one contact.",
+                )
+                for row, ids in ambiguous
+            ],
+        )
 
     def existing(self) -> list[tuple[int, str, str, str]]:
         return list(
@@ -217,21 +234,30 @@ class Stage:
         )
         return {int(row): cid for row, cid in found}
 
-    def valid_rows(self) -> Iterator[tuple[Any, ...]]:
-        yield from self.db.execute(
-            """
+    def valid_rows(self, *, new_only: bool = False) -> Iterator[tuple[Any, ...]]:
+        """Valid rows in file order; ``new_only`` leaves out rows matching a contact."""
+        unmatched = (
+            "AND NOT EXISTS (SELECT 1 FROM existing e WHERE e.row = r.row)" if new_only else ""
+        )
+        # A cursor of its own: callers read two of these streams at once.
+        yield from self.db.cursor().execute(
+            f"""
             SELECT row, contact_id, name, email, email_key, phone, channel, address,
                    custom_fields, tags
-            FROM row WHERE valid = 1 ORDER BY row
+            FROM row r WHERE valid = 1 {unmatched} ORDER BY row
             """
         )
 
-    def socials(self) -> Iterator[tuple[int, str, str, str]]:
-        """(row, platform, handle, handle key) of every social account of valid rows."""
-        yield from self.db.execute(
-            """
-            SELECT k.row, k.kind, k.display, k.key FROM key k JOIN row r ON r.row = k.row
-            WHERE r.valid = 1 AND k.kind NOT IN ('email', 'phone') ORDER BY k.rowid
+    def socials(self, *, new_only: bool = False) -> Iterator[tuple[int, str, str, str, str]]:
+        """(row, contact id, platform, handle, handle key) of the valid rows' accounts."""
+        unmatched = (
+            "AND NOT EXISTS (SELECT 1 FROM existing e WHERE e.row = r.row)" if new_only else ""
+        )
+        yield from self.db.cursor().execute(
+            f"""
+            SELECT k.row, r.contact_id, k.kind, k.display, k.key
+            FROM key k JOIN row r ON r.row = k.row
+            WHERE r.valid = 1 AND k.kind NOT IN ('email', 'phone') {unmatched} ORDER BY k.rowid
             """
         )
 

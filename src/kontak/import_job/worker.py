@@ -46,7 +46,9 @@ class Worker:
         while not self._stop.is_set():
             try:
                 if next_recovery <= 0:
-                    recovered = recover(self.sessions, stale_after_s=self.settings.job_stale_after_s)
+                    recovered = recover(
+                        self.sessions, stale_after_s=self.settings.job_stale_after_s
+                    )
                     if recovered:
                         log.warning("marked %d interrupted import(s) failed", recovered)
                     next_recovery = 30.0

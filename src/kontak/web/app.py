@@ -10,8 +10,8 @@ from fastapi import APIRouter, FastAPI
 from kontak import __version__
 from kontak.config import Settings, get_settings
 from kontak.db.session import make_engine, make_sessionmaker
-from kontak.web import errors
 from kontak.import_job.worker import Worker
+from kontak.web import errors
 from kontak.web.api import contacts, custom_fields, health, imports, tags
 
 API_PREFIX = "/api/v1"

@@ -22,9 +22,7 @@ class ImportJob(Base):
     )
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
-    organization_id: Mapped[str] = mapped_column(
-        ForeignKey("organization.id", ondelete="CASCADE")
-    )
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
     user_id: Mapped[str | None] = mapped_column(
         ForeignKey("user.id", ondelete="SET NULL"), default=None
     )

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from kontak.contact import service
-from kontak.contact.schemas import ContactCreate, ContactPage, ContactRead, ContactUpdate
 from kontak.contact.export import export_rows
+from kontak.contact.schemas import ContactCreate, ContactPage, ContactRead, ContactUpdate
 from kontak.db.session import session_scope
 from kontak.files.writers import csv_chunks, write_xlsx
 from kontak.web.api.imports import MEDIA, file_response

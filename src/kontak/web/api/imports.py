@@ -36,7 +36,9 @@ def file_response(path: Path, fmt: str, download_name: str) -> FileResponse:
 
 
 @router.get("/template")
-def template(request: Request, session: SessionDep, org: ContactReader, format: Format = "csv") -> FileResponse:
+def template(
+    request: Request, session: SessionDep, org: ContactReader, format: Format = "csv"
+) -> FileResponse:
     fields = custom_field_service.specs(session, org.id)
     with tempfile.NamedTemporaryFile(suffix=f".{format}", delete=False) as tmp:
         path = Path(tmp.name)
@@ -91,16 +93,22 @@ def get_import(job_id: str, session: SessionDep, org: Importer) -> ImportJobRead
 
 
 @router.get("/{job_id}/duplicates", response_model=DuplicatesRead)
-def get_duplicates(job_id: str, request: Request, session: SessionDep, org: Importer) -> DuplicatesRead:
+def get_duplicates(
+    job_id: str, request: Request, session: SessionDep, org: Importer
+) -> DuplicatesRead:
     return service.duplicates(session, request.app.state.settings, org, job_id)
 
 
 @router.get("/{job_id}/errors", response_model=list[RowErrorRead])
-def get_errors(job_id: str, request: Request, session: SessionDep, org: Importer) -> list[RowErrorRead]:
+def get_errors(
+    job_id: str, request: Request, session: SessionDep, org: Importer
+) -> list[RowErrorRead]:
     return service.errors(session, request.app.state.settings, org, job_id)
 
 
 @router.get("/{job_id}/report")
-def get_report(job_id: str, request: Request, session: SessionDep, org: Importer, format: Format = "csv") -> FileResponse:
+def get_report(
+    job_id: str, request: Request, session: SessionDep, org: Importer, format: Format = "csv"
+) -> FileResponse:
     path = service.report(session, request.app.state.settings, org, job_id, format)
     return file_response(path, format, f"kontak-import-{job_id}-report.{format}")

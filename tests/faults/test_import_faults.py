@@ -1,0 +1,173 @@
+"""Imports under faults, through real processes: a server killed mid-import, and two
+imports of overlapping files racing each other. Nothing is ever half-written."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from kontak.config import Settings
+from tests.factories import Member
+from tests.server import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def phones_csv(start: int, stop: int) -> bytes:
+    lines = ["name,phone"] + [f"Kontak {i},0812{i:08d}" for i in range(start, stop)]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "KONTAK_DATABASE_URL": settings.resolved_database_url,
+        "KONTAK_DATA_DIR": str(settings.data_dir),
+        "NO_COLOR": "1",
+    }
+
+
+@contextmanager
+def server(settings: Settings) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kontak.cli", "serve", "--port", str(port)],
+        env=env_for(settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx2.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+                break
+        except httpx2.TransportError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            raise RuntimeError("kontak serve did not start")
+        time.sleep(0.1)
+    try:
+        yield process, base
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def poll(
+    http: httpx2.Client, job_id: str, until: object, timeout: float = 120
+) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = http.get(f"/api/v1/imports/{job_id}").json()
+        if until(job):  # type: ignore[operator]
+            return dict(job)
+        time.sleep(0.02)
+    raise AssertionError(f"import {job_id} never reached the state waited for: {job}")
+
+
+@pytest.mark.parametrize("moment", ["while parsing", "while writing"])
+def test_server_killed_mid_import_leaves_no_contact_and_a_failed_job(
+    settings: Settings, admin: Member, moment: str
+) -> None:
+    data = phones_csv(0, 200_000)
+    headers = admin.headers
+    with (
+        server(settings) as (process, base),
+        httpx2.Client(base_url=base, headers=headers, timeout=60) as http,
+    ):
+        job = http.post("/api/v1/imports", files={"file": ("big.csv", data)}).json()
+        if moment == "while parsing":
+            poll(
+                http,
+                job["id"],
+                lambda j: j["status"] == "processing" and j["rows_processed"] >= 20_000,
+            )
+        else:
+            poll(
+                http,
+                job["id"],
+                lambda j: (
+                    j["status"] == "processing"
+                    and j["rows_total"] == 200_000
+                    and j["rows_processed"] == 200_000
+                ),
+            )
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+
+    with (
+        server(settings) as (_, base),
+        httpx2.Client(base_url=base, headers=headers, timeout=60) as http,
+    ):
+        failed = poll(http, job["id"], lambda j: j["status"] != "processing", timeout=30)
+        assert failed["status"] == "failed", failed
+        assert "interrupted" in str(failed["message"])
+        assert http.get("/api/v1/contacts").json()["items"] == []
+        if moment == "while writing":
+            again = http.post("/api/v1/imports", files={"file": ("big.csv", data)}).json()
+            done = poll(
+                http,
+                again["id"],
+                lambda j: j["status"] in ("completed", "rejected", "failed"),
+                timeout=240,
+            )
+            assert done["status"] == "completed", done
+            assert done["created"] == 200_000
+
+
+def test_two_overlapping_imports_at_once_never_duplicate(
+    settings: Settings, admin: Member, tmp_path: Path
+) -> None:
+    first = tmp_path / "first.csv"
+    second = tmp_path / "second.csv"
+    first.write_bytes(phones_csv(0, 3000))
+    second.write_bytes(phones_csv(1500, 4500))
+    barrier = threading.Barrier(2)
+    results: dict[str, subprocess.CompletedProcess[str]] = {}
+
+    def run(path: Path) -> None:
+        barrier.wait()
+        results[path.name] = subprocess.run(
+            [sys.executable, "-m", "kontak.cli", "import", str(path), "--org", admin.org, "--json"],
+            env=env_for(settings),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    codes = sorted(r.returncode for r in results.values())
+    assert codes == [0, 1], {k: (r.returncode, r.stderr[-500:]) for k, r in results.items()}
+    loser = next(r for r in results.values() if r.returncode == 1)
+    report = json.loads(loser.stdout)
+    assert report["job"]["status"] == "rejected"
+    assert len(report["duplicates"]["existing"]) == 1500
+    assert {d["key"] for d in report["duplicates"]["existing"]} == {"phone"}
+
+    from tests.conftest import count_contacts
+
+    assert count_contacts(settings) == 3000
