@@ -153,7 +153,7 @@ def export(
                 yield row
 
         (write_xlsx if fmt == "xlsx" else write_csv)(output, header, counted())
-    err.print(f"Wrote {written[0]} contacts to {output}.")
+    err.print(f"Wrote {written[0]} contact(s) to {output}.")
 
 
 def template(

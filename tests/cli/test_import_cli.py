@@ -1,0 +1,87 @@
+"""`kontak import`, `export` and `template` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from python_calamine import CalamineWorkbook
+
+from kontak.config import Settings
+from tests.cli.test_cli import run
+from tests.factories import Member
+from tests.files import TEMPLATE, csv_bytes
+
+pytestmark = pytest.mark.usefixtures("engine")
+
+
+def test_import_exit_codes_and_json(settings: Settings, admin: Member, tmp_path: Path) -> None:
+    good = tmp_path / "good.csv"
+    good.write_bytes(csv_bytes([["nama", "no hp"], ["Budi", "0812-3456-7890"], ["Ani", "0813-1111-2222"]]))
+    done = run(settings, "import", str(good), "--org", admin.org)
+    assert done.returncode == 0, done.stderr
+    assert "2 contacts created" in done.stderr
+
+    again = run(settings, "import", str(good), "--org", admin.org, "--json")
+    assert again.returncode == 1
+    report = json.loads(again.stdout)
+    assert report["job"]["status"] == "rejected"
+    assert [(d["row"], d["key"]) for d in report["duplicates"]["existing"]] == [(2, "phone"), (3, "phone")]
+    assert report["errors"] == []
+
+    skipped = run(settings, "import", str(good), "--org", admin.org, "--on-existing", "skip", "--json")
+    assert skipped.returncode == 0
+    assert json.loads(skipped.stdout)["job"]["skipped"] == 2
+
+    dupes = tmp_path / "dupes.csv"
+    dupes.write_bytes(csv_bytes([["name", "phone"], ["A", "0814-1111-2222"], ["B", "+62 814 1111 2222"], ["C", "x"]]))
+    rejected = run(settings, "import", str(dupes), "--org", admin.org)
+    assert rejected.returncode == 1
+    assert "Duplicated in the file" in rejected.stderr
+    assert "+6281411112222" in rejected.stderr
+    assert "Invalid cells" in rejected.stderr
+
+    dry = run(settings, "import", str(dupes.with_name("x.csv")), "--org", admin.org)
+    assert dry.returncode == 2
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    unreadable = run(settings, "import", str(empty), "--org", admin.org)
+    assert unreadable.returncode == 2
+    assert "empty" in unreadable.stderr
+    bad_mode = run(settings, "import", str(good), "--org", admin.org, "--on-existing", "merge")
+    assert bad_mode.returncode == 2
+    no_org = run(settings, "import", str(good), "--org", "nobody")
+    assert no_org.returncode == 2
+    assert "No organization" in no_org.stderr
+
+
+def test_dry_run_writes_nothing(settings: Settings, admin: Member, tmp_path: Path) -> None:
+    good = tmp_path / "good.csv"
+    good.write_bytes(csv_bytes([["name", "email"], ["Budi", "budi@contoh.id"]]))
+    dry = run(settings, "import", str(good), "--org", admin.org, "--dry-run", "--json")
+    assert dry.returncode == 0
+    assert json.loads(dry.stdout)["job"]["created"] == 1
+    real = run(settings, "import", str(good), "--org", admin.org)
+    assert real.returncode == 0, real.stderr
+
+
+def test_template_and_export(settings: Settings, admin: Member, tmp_path: Path) -> None:
+    csv_template = tmp_path / "t.csv"
+    assert run(settings, "template", "-o", str(csv_template)).returncode == 0
+    assert csv_template.read_text(encoding="utf-8-sig").strip() == ",".join(TEMPLATE)
+    xlsx_template = tmp_path / "t.xlsx"
+    assert run(settings, "template", "-o", str(xlsx_template), "--format", "xlsx", "--org", admin.org).returncode == 0
+    assert CalamineWorkbook.from_path(str(xlsx_template)).sheet_names == ["Contacts", "Instructions"]
+
+    source = tmp_path / "in.csv"
+    source.write_bytes(csv_bytes([["name", "phone", "tags"], ["Budi", "0812-3456-7890", "VIP"]]))
+    assert run(settings, "import", str(source), "--org", admin.org).returncode == 0
+    out = tmp_path / "out.xlsx"
+    exported = run(settings, "export", "-o", str(out), "--org", admin.org, "--format", "xlsx")
+    assert exported.returncode == 0
+    assert "Wrote 1 contact(s)" in exported.stderr
+    rows = CalamineWorkbook.from_path(str(out)).get_sheet_by_index(0).to_python()
+    assert rows[0] == TEMPLATE
+    assert rows[1][:3] == ["Budi", "", "+6281234567890"]
+    assert rows[1][5] == "vip"
