@@ -31,3 +31,22 @@ def get_token_by_hash(session: Session, token_hash: str) -> ApiToken | None:
 def add(session: Session, obj: Organization | User | ApiToken) -> None:
     session.add(obj)
     session.flush()
+
+
+def list_users(session: Session, organization_id: str) -> list[User]:
+    return list(
+        session.scalars(
+            select(User).where(User.organization_id == organization_id).order_by(User.email)
+        )
+    )
+
+
+def list_tokens(session: Session, organization_id: str) -> list[tuple[ApiToken, str]]:
+    """Tokens of the organization with their user's email."""
+    rows = session.execute(
+        select(ApiToken, User.email)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.organization_id == organization_id)
+        .order_by(ApiToken.created_at.desc())
+    )
+    return [(token, email) for token, email in rows]

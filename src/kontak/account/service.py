@@ -140,6 +140,15 @@ def authenticate_token(session: Session, raw: str) -> Principal:
     return Principal(user=user, organization=org)
 
 
+def principal_for_user(session: Session, user_id: str) -> Principal:
+    """The principal of a signed-in user (from a web session)."""
+    user = repository.get_user(session, user_id)
+    org = repository.get_organization(session, user.organization_id) if user else None
+    if user is None or org is None:
+        raise Unauthorized("Your session has ended; sign in again.")
+    return Principal(user=user, organization=org)
+
+
 def authenticate_password(session: Session, email: str, password: str) -> Principal:
     user = repository.get_user_by_email(session, email.strip().lower())
     if user is None or not verify_password(user.password_hash, password):
@@ -148,3 +157,16 @@ def authenticate_password(session: Session, email: str, password: str) -> Princi
     if org is None:
         raise Unauthorized("The user's organization no longer exists.")
     return Principal(user=user, organization=org)
+
+
+def list_members(session: Session, org: Organization) -> list[User]:
+    return repository.list_users(session, org.id)
+
+
+def list_tokens(session: Session, org: Organization) -> list[tuple[ApiToken, str]]:
+    return repository.list_tokens(session, org.id)
+
+
+def set_locale(session: Session, user: User, locale: str) -> None:
+    user.locale = locale
+    session.flush()

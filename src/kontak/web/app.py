@@ -5,14 +5,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from pathlib import Path
+
 from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from kontak import __version__
 from kontak.config import Settings, get_settings
 from kontak.db.session import make_engine, make_sessionmaker
 from kontak.import_job.worker import Worker
 from kontak.web import errors
+from kontak.web import session as web_session
 from kontak.web.api import contacts, custom_fields, health, imports, tags
+from kontak.web.pages import auth
+from kontak.web.pages import contacts as contact_pages
+from kontak.web.pages import imports as import_pages
+from kontak.web.pages import settings as settings_pages
+
+STATIC = Path(__file__).parent / "static"
 
 API_PREFIX = "/api/v1"
 
@@ -43,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Contacts of an omnichannel customer-service team: API, import, export.",
     )
     app.state.settings = settings
+    app.state.secret_key = web_session.secret_key(settings)
     app.state.engine = engine
     app.state.sessionmaker = sessions
     app.state.worker = worker
@@ -52,4 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, contacts, tags, custom_fields, imports):
         api.include_router(module.router)
     app.include_router(api)
+    for page in (auth, contact_pages, import_pages, settings_pages):
+        app.include_router(page.router)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
@@ -13,7 +14,8 @@ from kontak.account.roles import Permission, require
 from kontak.account.service import Principal
 from kontak.db.models import Organization
 from kontak.db.session import begin_write
-from kontak.errors import Unauthorized
+from kontak.errors import Forbidden, Unauthorized
+from kontak.web import session as web_session
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -38,7 +40,17 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_principal(request: Request, session: SessionDep) -> Principal:
+    """A bearer token, or (for the pages' own calls) the session cookie plus, on writes,
+    the ``X-CSRF-Token`` header."""
     header = request.headers.get("authorization", "")
+    if not header:
+        browser = web_session.read(request)
+        if browser is not None:
+            if request.method not in _READ_METHODS and not secrets.compare_digest(
+                request.headers.get("x-csrf-token", ""), browser.csrf
+            ):
+                raise Forbidden("The page is out of date (CSRF check failed); reload it.")
+            return account_service.principal_for_user(session, browser.user_id)
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized(

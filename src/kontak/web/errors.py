@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kontak.errors import (
@@ -67,8 +68,22 @@ def status_of(exc: KontakError) -> int:
     return 400
 
 
-def _kontak_error(_request: Request, exc: Exception) -> JSONResponse:
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith(("/api/", "/openapi", "/docs"))
+
+
+def _page_error(request: Request, status: int, detail: str) -> Response:
+    from kontak.web.pages.common import render
+
+    return render(request, "error.html", {"message": detail, "status": status}, status_code=status)
+
+
+def _kontak_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, KontakError)
+    if not _is_api(request):
+        if isinstance(exc, Unauthorized):
+            return RedirectResponse(f"/sign-in?next={quote(request.url.path)}", status_code=303)
+        return _page_error(request, status_of(exc), exc.detail)
     extra: dict[str, Any] = {}
     if isinstance(exc, InvalidInput):
         extra["errors"] = [{"field": e.field, "message": e.message} for e in exc.errors]
@@ -79,8 +94,10 @@ def _kontak_error(_request: Request, exc: Exception) -> JSONResponse:
     return problem(status_of(exc), exc.detail, slug=exc.slug, title=exc.title, **extra)
 
 
-def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if not _is_api(request):
+        return _page_error(request, 422, "The request is not valid; go back and try again.")
     errors = []
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
@@ -93,17 +110,25 @@ def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
+    if not _is_api(request):
+        return _page_error(request, exc.status_code, detail)
     response = problem(exc.status_code, detail)
     for key, value in (exc.headers or {}).items():
         response.headers[key] = value
     return response
 
 
-def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+def _sign_in(request: Request, _exc: Exception) -> Response:
+    return RedirectResponse(f"/sign-in?next={quote(request.url.path)}", status_code=303)
+
+
+def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
+    if not _is_api(request):
+        return _page_error(request, 500, "Something went wrong on our side; nothing was saved.")
     return problem(
         500,
         "Something went wrong on our side; nothing was saved. Try again, and report it if "
@@ -112,6 +137,9 @@ def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
+    from kontak.web.pages.common import SignInRequired
+
+    app.add_exception_handler(SignInRequired, _sign_in)
     app.add_exception_handler(KontakError, _kontak_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,0 +1,95 @@
+"""What every page shares: templates, the signed-in user, CSRF, and rendering."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+from kontak.account import service as account_service
+from kontak.account.roles import Permission, allows
+from kontak.account.service import Principal
+from kontak.errors import Forbidden, KontakError, Unauthorized
+from kontak.web import session as web_session
+from kontak.web.deps import SessionDep
+from kontak.web.i18n import LOCALES, negotiate, translator
+
+templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
+
+
+class SignInRequired(Exception):
+    """A page needs a signed-in user; the error handler redirects to the sign-in page."""
+
+
+def locale_of(request: Request, principal: Principal | None) -> str:
+    if principal is not None and principal.user.locale in LOCALES:
+        return str(principal.user.locale)
+    chosen = request.cookies.get(web_session.LOCALE_COOKIE)
+    if chosen in LOCALES:
+        return str(chosen)
+    return negotiate(request.headers.get("accept-language"))
+
+
+def current_user(request: Request, session: SessionDep) -> Principal:
+    browser = web_session.read(request)
+    if browser is None:
+        raise SignInRequired()
+    try:
+        principal = account_service.principal_for_user(session, browser.user_id)
+    except Unauthorized:
+        raise SignInRequired() from None
+    request.state.principal = principal
+    request.state.csrf = browser.csrf
+    return principal
+
+
+UserDep = Annotated[Principal, Depends(current_user, scope="function")]
+
+
+def check_csrf(request: Request, token: str | None) -> None:
+    expected = getattr(request.state, "csrf", "")
+    if not token or not expected or not secrets.compare_digest(token, expected):
+        raise Forbidden("The form is out of date (CSRF check failed); reload the page and try again.")
+
+
+def require(principal: Principal, permission: Permission) -> None:
+    if not allows(principal.role, permission):
+        raise Forbidden(f"Your role ({principal.role}) may not do this.")
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    principal: Principal | None = None,
+) -> HTMLResponse:
+    principal = principal or getattr(request.state, "principal", None)
+    locale = locale_of(request, principal)
+    t = translator(locale)
+    base = {
+        "t": t,
+        "locale": locale,
+        "locales": LOCALES,
+        "user": principal.user if principal else None,
+        "org": principal.organization if principal else None,
+        "csrf": getattr(request.state, "csrf", ""),
+        "can": (lambda perm: allows(principal.role, Permission(perm))) if principal else (lambda _p: False),
+        "notice": t(f"notice.{request.query_params['notice']}") if "notice" in request.query_params else None,
+        "path": request.url.path,
+    }
+    base.update(context or {})
+    return templates.TemplateResponse(request, name, base, status_code=status_code)
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def error_page(request: Request, exc: KontakError, status: int) -> HTMLResponse:
+    return render(request, "error.html", {"message": exc.detail, "status": status}, status_code=status)
