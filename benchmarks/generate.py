@@ -141,13 +141,13 @@ def rows(
     return out
 
 
-def write_csv(path: Path, count: int, **kwargs: float) -> Path:
+def write_csv(path: Path, count: int, *, duplicates: float = 0.0, invalid: float = 0.0) -> Path:
     import csv
 
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(HEADER)
-        writer.writerows(rows(count, **kwargs))
+        writer.writerows(rows(count, duplicates=duplicates, invalid=invalid))
     return path
 
 

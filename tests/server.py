@@ -23,7 +23,7 @@ def running_server(app: FastAPI) -> Iterator[str]:
     """Serve ``app`` in a thread; yields its base URL and stops it afterwards."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

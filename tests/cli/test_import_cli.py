@@ -18,7 +18,9 @@ pytestmark = pytest.mark.usefixtures("engine")
 
 def test_import_exit_codes_and_json(settings: Settings, admin: Member, tmp_path: Path) -> None:
     good = tmp_path / "good.csv"
-    good.write_bytes(csv_bytes([["nama", "no hp"], ["Budi", "0812-3456-7890"], ["Ani", "0813-1111-2222"]]))
+    good.write_bytes(
+        csv_bytes([["nama", "no hp"], ["Budi", "0812-3456-7890"], ["Ani", "0813-1111-2222"]])
+    )
     done = run(settings, "import", str(good), "--org", admin.org)
     assert done.returncode == 0, done.stderr
     assert "2 contacts created" in done.stderr
@@ -27,15 +29,24 @@ def test_import_exit_codes_and_json(settings: Settings, admin: Member, tmp_path:
     assert again.returncode == 1
     report = json.loads(again.stdout)
     assert report["job"]["status"] == "rejected"
-    assert [(d["row"], d["key"]) for d in report["duplicates"]["existing"]] == [(2, "phone"), (3, "phone")]
+    assert [(d["row"], d["key"]) for d in report["duplicates"]["existing"]] == [
+        (2, "phone"),
+        (3, "phone"),
+    ]
     assert report["errors"] == []
 
-    skipped = run(settings, "import", str(good), "--org", admin.org, "--on-existing", "skip", "--json")
+    skipped = run(
+        settings, "import", str(good), "--org", admin.org, "--on-existing", "skip", "--json"
+    )
     assert skipped.returncode == 0
     assert json.loads(skipped.stdout)["job"]["skipped"] == 2
 
     dupes = tmp_path / "dupes.csv"
-    dupes.write_bytes(csv_bytes([["name", "phone"], ["A", "0814-1111-2222"], ["B", "+62 814 1111 2222"], ["C", "x"]]))
+    dupes.write_bytes(
+        csv_bytes(
+            [["name", "phone"], ["A", "0814-1111-2222"], ["B", "+62 814 1111 2222"], ["C", "x"]]
+        )
+    )
     rejected = run(settings, "import", str(dupes), "--org", admin.org)
     assert rejected.returncode == 1
     assert "Duplicated in the file" in rejected.stderr
@@ -71,8 +82,16 @@ def test_template_and_export(settings: Settings, admin: Member, tmp_path: Path) 
     assert run(settings, "template", "-o", str(csv_template)).returncode == 0
     assert csv_template.read_text(encoding="utf-8-sig").strip() == ",".join(TEMPLATE)
     xlsx_template = tmp_path / "t.xlsx"
-    assert run(settings, "template", "-o", str(xlsx_template), "--format", "xlsx", "--org", admin.org).returncode == 0
-    assert CalamineWorkbook.from_path(str(xlsx_template)).sheet_names == ["Contacts", "Instructions"]
+    assert (
+        run(
+            settings, "template", "-o", str(xlsx_template), "--format", "xlsx", "--org", admin.org
+        ).returncode
+        == 0
+    )
+    assert CalamineWorkbook.from_path(str(xlsx_template)).sheet_names == [
+        "Contacts",
+        "Instructions",
+    ]
 
     source = tmp_path / "in.csv"
     source.write_bytes(csv_bytes([["name", "phone", "tags"], ["Budi", "0812-3456-7890", "VIP"]]))

@@ -247,7 +247,7 @@ def summary(outcome: Outcome, *, dry_run: bool) -> str:
     if outcome.error_count:
         parts.append(_count(outcome.error_count, "cell has", "cells have") + " errors")
     return (
-        "The file was not imported, nothing was saved: "
+        "Nothing was imported: "
         + "; ".join(parts)
         + ". See the duplicated data and the errors, fix the file, and upload it again."
     )

@@ -20,7 +20,12 @@ router = APIRouter(include_in_schema=False)
 
 def _safe_next(target: str | None) -> str:
     """Only same-site paths: never redirect to another host after sign-in."""
-    if not target or not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or urlsplit(target).netloc
+    ):
         return "/contacts"
     return target
 
@@ -58,7 +63,9 @@ def sign_in(
 
 
 @router.post("/sign-out")
-def sign_out(request: Request, session: SessionDep, csrf_token: Annotated[str, Form()] = "") -> Response:
+def sign_out(
+    request: Request, session: SessionDep, csrf_token: Annotated[str, Form()] = ""
+) -> Response:
     current_user(request, session)
     check_csrf(request, csrf_token)
     response = redirect("/sign-in?notice=signed_out")
@@ -83,5 +90,7 @@ def language(
         check_csrf(request, csrf_token)
         account_service.set_locale(session, principal.user, locale)
     response = redirect(_safe_next(next))
-    response.set_cookie(web_session.LOCALE_COOKIE, locale, max_age=365 * 24 * 3600, samesite="lax", path="/")
+    response.set_cookie(
+        web_session.LOCALE_COOKIE, locale, max_age=365 * 24 * 3600, samesite="lax", path="/"
+    )
     return response

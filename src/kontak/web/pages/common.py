@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,9 +26,21 @@ class SignInRequired(Exception):
     """A page needs a signed-in user; the error handler redirects to the sign-in page."""
 
 
-def locale_of(request: Request, principal: Principal | None) -> str:
-    if principal is not None and principal.user.locale in LOCALES:
-        return str(principal.user.locale)
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """What the page chrome shows of the signed-in user: plain values, so that an error
+    page can still be drawn after the request's transaction was rolled back."""
+
+    name: str
+    email: str
+    role: str
+    locale: str | None
+    org_name: str
+
+
+def locale_of(request: Request, viewer: Viewer | None) -> str:
+    if viewer is not None and viewer.locale in LOCALES:
+        return str(viewer.locale)
     chosen = request.cookies.get(web_session.LOCALE_COOKIE)
     if chosen in LOCALES:
         return str(chosen)
@@ -42,7 +55,14 @@ def current_user(request: Request, session: SessionDep) -> Principal:
         principal = account_service.principal_for_user(session, browser.user_id)
     except Unauthorized:
         raise SignInRequired() from None
-    request.state.principal = principal
+    user = principal.user
+    request.state.viewer = Viewer(
+        name=user.name,
+        email=user.email,
+        role=user.role,
+        locale=user.locale,
+        org_name=principal.organization.name,
+    )
     request.state.csrf = browser.csrf
     return principal
 
@@ -53,7 +73,9 @@ UserDep = Annotated[Principal, Depends(current_user, scope="function")]
 def check_csrf(request: Request, token: str | None) -> None:
     expected = getattr(request.state, "csrf", "")
     if not token or not expected or not secrets.compare_digest(token, expected):
-        raise Forbidden("The form is out of date (CSRF check failed); reload the page and try again.")
+        raise Forbidden(
+            "The form is out of date (CSRF check failed); reload the page and try again."
+        )
 
 
 def require(principal: Principal, permission: Permission) -> None:
@@ -67,20 +89,22 @@ def render(
     context: dict[str, Any] | None = None,
     *,
     status_code: int = 200,
-    principal: Principal | None = None,
 ) -> HTMLResponse:
-    principal = principal or getattr(request.state, "principal", None)
-    locale = locale_of(request, principal)
+    viewer: Viewer | None = getattr(request.state, "viewer", None)
+    locale = locale_of(request, viewer)
     t = translator(locale)
     base = {
         "t": t,
         "locale": locale,
         "locales": LOCALES,
-        "user": principal.user if principal else None,
-        "org": principal.organization if principal else None,
+        "viewer": viewer,
         "csrf": getattr(request.state, "csrf", ""),
-        "can": (lambda perm: allows(principal.role, Permission(perm))) if principal else (lambda _p: False),
-        "notice": t(f"notice.{request.query_params['notice']}") if "notice" in request.query_params else None,
+        "can": (lambda perm: allows(viewer.role, Permission(perm)))
+        if viewer
+        else (lambda _p: False),
+        "notice": t(f"notice.{request.query_params['notice']}")
+        if "notice" in request.query_params
+        else None,
         "path": request.url.path,
     }
     base.update(context or {})
@@ -92,4 +116,6 @@ def redirect(url: str) -> RedirectResponse:
 
 
 def error_page(request: Request, exc: KontakError, status: int) -> HTMLResponse:
-    return render(request, "error.html", {"message": exc.detail, "status": status}, status_code=status)
+    return render(
+        request, "error.html", {"message": exc.detail, "status": status}, status_code=status
+    )

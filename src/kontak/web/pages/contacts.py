@@ -40,7 +40,9 @@ def contact_list(
 ) -> Response:
     org = principal.organization
     try:
-        page = service.list_contacts(session, org, q=q, tag=tag, channel=channel or None, cursor=cursor, limit=50)
+        page = service.list_contacts(
+            session, org, q=q, tag=tag, channel=channel or None, cursor=cursor, limit=50
+        )
         problem = None
     except InvalidInput as exc:
         page, problem = None, exc.detail
@@ -60,7 +62,9 @@ def contact_list(
     )
 
 
-def _form_context(session: Any, principal: Any, values: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+def _form_context(
+    session: Any, principal: Any, values: dict[str, Any] | None = None, **extra: Any
+) -> dict[str, Any]:
     org = principal.organization
     return {
         "values": values or {"social_accounts": [], "tags": [], "custom_fields": {}},
@@ -120,7 +124,9 @@ def _errors_by_field(exc: InvalidInput) -> dict[str, str]:
 
 
 @router.post("/contacts/new", response_class=HTMLResponse)
-def create_contact(request: Request, session: SessionDep, principal: UserDep, form: FormDep) -> Response:
+def create_contact(
+    request: Request, session: SessionDep, principal: UserDep, form: FormDep
+) -> Response:
     require(principal, Permission.CONTACT_WRITE)
     check_csrf(request, str(form.get("csrf_token") or ""))
     fields = custom_field_service.list_fields(session, principal.organization)
@@ -128,7 +134,9 @@ def create_contact(request: Request, session: SessionDep, principal: UserDep, fo
     settings = request.app.state.settings
     extra = {"max_upload_mb": settings.max_upload_bytes // (1024 * 1024)}
     try:
-        created = service.create(session, principal.organization, ContactCreate(**values), source="manual")
+        created = service.create(
+            session, principal.organization, ContactCreate(**values), source="manual"
+        )
     except InvalidInput as exc:
         ctx = _form_context(session, principal, values, errors=_errors_by_field(exc), **extra)
         return render(request, "contacts/new.html", ctx, status_code=422)
@@ -139,7 +147,9 @@ def create_contact(request: Request, session: SessionDep, principal: UserDep, fo
 
 
 @router.get("/contacts/{contact_id}", response_class=HTMLResponse)
-def contact_detail(contact_id: str, request: Request, session: SessionDep, principal: UserDep) -> Response:
+def contact_detail(
+    contact_id: str, request: Request, session: SessionDep, principal: UserDep
+) -> Response:
     contact = service.get(session, principal.organization, contact_id)
     fields = custom_field_service.list_fields(session, principal.organization)
     return render(request, "contacts/detail.html", {"contact": contact, "fields": fields})
@@ -152,14 +162,22 @@ def _values_of(contact: ContactRead) -> dict[str, Any]:
 
 
 @router.get("/contacts/{contact_id}/edit", response_class=HTMLResponse)
-def edit_contact(contact_id: str, request: Request, session: SessionDep, principal: UserDep) -> Response:
+def edit_contact(
+    contact_id: str, request: Request, session: SessionDep, principal: UserDep
+) -> Response:
     require(principal, Permission.CONTACT_WRITE)
     contact = service.get(session, principal.organization, contact_id)
-    return render(request, "contacts/edit.html", _form_context(session, principal, _values_of(contact), contact=contact))
+    return render(
+        request,
+        "contacts/edit.html",
+        _form_context(session, principal, _values_of(contact), contact=contact),
+    )
 
 
 @router.post("/contacts/{contact_id}/edit", response_class=HTMLResponse)
-def save_contact(contact_id: str, request: Request, session: SessionDep, principal: UserDep, form: FormDep) -> Response:
+def save_contact(
+    contact_id: str, request: Request, session: SessionDep, principal: UserDep, form: FormDep
+) -> Response:
     require(principal, Permission.CONTACT_WRITE)
     check_csrf(request, str(form.get("csrf_token") or ""))
     contact = service.get(session, principal.organization, contact_id)
@@ -168,7 +186,9 @@ def save_contact(contact_id: str, request: Request, session: SessionDep, princip
     try:
         service.update(session, principal.organization, contact_id, ContactUpdate(**values))
     except InvalidInput as exc:
-        ctx = _form_context(session, principal, values, errors=_errors_by_field(exc), contact=contact)
+        ctx = _form_context(
+            session, principal, values, errors=_errors_by_field(exc), contact=contact
+        )
         return render(request, "contacts/edit.html", ctx, status_code=422)
     except Conflict as exc:
         ctx = _form_context(session, principal, values, conflicts=exc.conflicts, contact=contact)
@@ -177,7 +197,9 @@ def save_contact(contact_id: str, request: Request, session: SessionDep, princip
 
 
 @router.post("/contacts/{contact_id}/delete")
-def delete_contact(contact_id: str, request: Request, session: SessionDep, principal: UserDep, form: FormDep) -> Response:
+def delete_contact(
+    contact_id: str, request: Request, session: SessionDep, principal: UserDep, form: FormDep
+) -> Response:
     require(principal, Permission.CONTACT_DELETE)
     check_csrf(request, str(form.get("csrf_token") or ""))
     service.delete(session, principal.organization, contact_id)

@@ -14,7 +14,9 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/imports", response_class=HTMLResponse)
-def history(request: Request, session: SessionDep, principal: UserDep, cursor: str | None = None) -> Response:
+def history(
+    request: Request, session: SessionDep, principal: UserDep, cursor: str | None = None
+) -> Response:
     require(principal, Permission.IMPORT)
     page = service.list_jobs(session, principal.organization, cursor=cursor)
     return render(request, "imports/history.html", {"page": page})

@@ -22,7 +22,9 @@ from kontak.web.pages.contacts import FormDep
 router = APIRouter(include_in_schema=False)
 
 
-def _page(request: Request, session: Any, principal: Any, status_code: int = 200, **extra: Any) -> Response:
+def _page(
+    request: Request, session: Any, principal: Any, status_code: int = 200, **extra: Any
+) -> Response:
     org = principal.organization
     context = {
         "tags": tag_service.list_tags(session, org),
@@ -49,7 +51,9 @@ def add_tag(request: Request, session: SessionDep, principal: UserDep, form: For
     require(principal, Permission.TAG_WRITE)
     check_csrf(request, str(form.get("csrf_token") or ""))
     try:
-        tag_service.create_tag(session, principal.organization, TagCreate(name=str(form.get("name") or "")))
+        tag_service.create_tag(
+            session, principal.organization, TagCreate(name=str(form.get("name") or ""))
+        )
     except (InvalidInput, Conflict) as exc:
         return _page(request, session, principal, 422, problem=exc.detail)
     return redirect("/settings?notice=saved#tags")
@@ -78,7 +82,9 @@ def add_field(request: Request, session: SessionDep, principal: UserDep, form: F
 
 
 @router.post("/settings/members", response_class=HTMLResponse)
-def add_member(request: Request, session: SessionDep, principal: UserDep, form: FormDep) -> Response:
+def add_member(
+    request: Request, session: SessionDep, principal: UserDep, form: FormDep
+) -> Response:
     require(principal, Permission.MEMBER_ADMIN)
     check_csrf(request, str(form.get("csrf_token") or ""))
     try:
@@ -98,5 +104,7 @@ def add_member(request: Request, session: SessionDep, principal: UserDep, form: 
 def add_token(request: Request, session: SessionDep, principal: UserDep, form: FormDep) -> Response:
     require(principal, Permission.TOKEN_ADMIN)
     check_csrf(request, str(form.get("csrf_token") or ""))
-    _, raw = account_service.create_token(session, principal.user, name=str(form.get("name") or "web"))
+    _, raw = account_service.create_token(
+        session, principal.user, name=str(form.get("name") or "web")
+    )
     return _page(request, session, principal, created_token=raw)

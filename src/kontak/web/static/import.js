@@ -136,8 +136,7 @@
     if (job.status === "failed") { fail(job.message || text.failed); return; }
     var box = el("div", { "class": "alert error", role: "alert", id: "import-rejected" }, [
       el("p", {}, [el("strong", {}, [text.rejected])]),
-      el("p", {}, [job.message || ""]),
-      el("p", {}, [text.fix])
+      el("p", {}, [job.message || text.fix])
     ]);
     result.appendChild(box);
     Promise.all([api("/api/v1/imports/" + job.id + "/duplicates"), api("/api/v1/imports/" + job.id + "/errors")]).then(function (found) {
