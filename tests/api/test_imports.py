@@ -407,3 +407,33 @@ def test_job_progress_fields_while_queued(api: TestClient) -> None:
     assert job["status"] in {"queued", "processing", "completed"}
     assert job["rows_processed"] == 0
     assert wait(api, job["id"])["rows_processed"] == 1
+
+
+def test_messages_follow_accept_language(api: TestClient) -> None:
+    data = csv_bytes(
+        [["nama", "no hp"], ["Budi", "12"], ["Ani", "0812-3456-7890"], ["Ani 2", "0812-3456-7890"]]
+    )
+    job = run_import(api, data)
+    english = api.get(f"/api/v1/imports/{job['id']}").json()["message"]
+    assert english.startswith("Nothing was imported")
+    indonesian = api.get(
+        f"/api/v1/imports/{job['id']}", headers={"Accept-Language": "id-ID,id;q=0.9"}
+    ).json()
+    assert indonesian["message"].startswith(
+        "Tidak ada yang diimpor: 1 nilai muncul berulang di file; 1 sel berisi kesalahan"
+    )
+    errors = api.get(
+        f"/api/v1/imports/{job['id']}/errors", headers={"Accept-Language": "id"}
+    ).json()
+    assert errors[0]["message"].startswith("'12' bukan nomor telepon yang valid")
+    listed = api.get("/api/v1/imports", headers={"Accept-Language": "id"}).json()["items"]
+    assert listed[0]["message"] == indonesian["message"]
+    problem = api.post(
+        "/api/v1/contacts", json={"name": ""}, headers={"Accept-Language": "id"}
+    ).json()
+    assert problem["errors"][0]["message"] == "Nama wajib diisi: tulis nama kontak."
+    rejected = run_import(api, b"nama,gender\r\nBudi,m\r\n")
+    translated = api.get(
+        f"/api/v1/imports/{rejected['id']}", headers={"Accept-Language": "id"}
+    ).json()
+    assert translated["message"].startswith("File berisi kolom yang tidak dikenal Kontak: 'gender'")

@@ -174,3 +174,11 @@ def test_sign_out_ends_the_session(client: TestClient, admin: Member) -> None:
     assert out.status_code == 303
 
     assert client.get("/contacts", follow_redirects=False).status_code == 303
+
+
+def test_field_errors_are_shown_in_the_users_language(client: TestClient, admin: Member) -> None:
+    csrf = signed_in(client, admin)
+    client.post("/language", data={"locale": "id", "next": "/contacts", "csrf_token": csrf})
+    page = client.post("/contacts/new", data={"name": "", "phone": "12", "csrf_token": csrf})
+    assert "Nama wajib diisi" in page.text
+    assert "bukan nomor telepon yang valid" in page.text

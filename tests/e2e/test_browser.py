@@ -174,6 +174,9 @@ def test_import_flow_in_bahasa_indonesia(page: Page, admin: Member) -> None:
     drop_file(page, "kontak.csv", csv_bytes([TEMPLATE, *bad]))
     page.click("#continue")
     expect(page.locator("#import-rejected")).to_contain_text("tidak ada data yang disimpan")
+    expect(page.locator("#import-rejected")).to_contain_text(
+        "Tidak ada yang diimpor: 1 nilai muncul berulang di file"
+    )
     page.click("#see-duplicates")
     expect(page.locator("#see-duplicates")).to_have_text("Sembunyikan Data Duplikat")
     expect(page.locator("#duplicates")).to_contain_text("p0@contoh.co.id")

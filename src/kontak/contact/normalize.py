@@ -14,6 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from kontak.messages import Text
+
 CHANNELS = (
     "whatsapp",
     "email",
@@ -75,7 +77,11 @@ _STRIP.update(dict.fromkeys(range(128, 160)))
 
 
 class InvalidValue(ValueError):
-    """A value a person can fix; ``str(exc)`` is the message shown to them."""
+    """A value a person can fix; ``exc.text`` (``str(exc)`` in English) says what to do."""
+
+    def __init__(self, key: str, /, **params: object) -> None:
+        self.text = Text(key, **params)
+        super().__init__(self.text)
 
 
 def clean_text(value: object) -> str:
@@ -87,9 +93,9 @@ def clean_text(value: object) -> str:
 def normalize_name(value: object) -> str:
     name = _WHITESPACE.sub(" ", clean_text(value or ""))
     if not name:
-        raise InvalidValue("Name is required: write the contact's name.")
+        raise InvalidValue("name.required")
     if len(name) > NAME_MAX:
-        raise InvalidValue(f"Name is {len(name)} characters long; shorten it to {NAME_MAX}.")
+        raise InvalidValue("name.too_long", length=len(name), max=NAME_MAX)
     return name
 
 
@@ -99,14 +105,11 @@ def normalize_email(value: object) -> tuple[str, str] | None:
     if not text:
         return None
     if len(text) > EMAIL_MAX:
-        raise InvalidValue(f"Email is longer than {EMAIL_MAX} characters; check the cell.")
+        raise InvalidValue("email.too_long", max=EMAIL_MAX)
     try:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise InvalidValue(
-            f"'{text}' is not a valid email address: {exc} "
-            "Write one address, like budi@example.com."
-        ) from None
+        raise InvalidValue("email.invalid", value=text, reason=str(exc)) from None
     normalized: str = result.normalized
     return normalized, normalized.lower()
 
@@ -115,7 +118,7 @@ def normalize_email(value: object) -> tuple[str, str] | None:
 def country_code(region: str) -> str:
     code = phonenumbers.country_code_for_region(region)
     if not code:
-        raise InvalidValue(f"'{region}' is not a known region code; use one like ID or SG.")
+        raise InvalidValue("region.unknown", region=region)
     return str(code)
 
 
@@ -139,12 +142,9 @@ def normalize_phone(value: object, region: str = "ID") -> str | None:
     if _EXCEL_FLOAT.match(text):
         text = text.split(".", 1)[0]
     if _SEVERAL_PHONES.search(text):
-        raise InvalidValue(f"'{text}' holds more than one phone number; keep one per contact.")
+        raise InvalidValue("phone.several", value=text)
     if not _PHONE_CHARS.match(text):
-        raise InvalidValue(
-            f"'{text}' is not a phone number: use digits, spaces, +, -, ( and ) only, "
-            "like 0812-3456-7890 or +62 812 3456 7890."
-        )
+        raise InvalidValue("phone.characters", value=text)
     digits = re.sub(r"\D", "", text)
     country = country_code(region)
     if not text.startswith(("+", "0", "(")) and digits.startswith(country):
@@ -153,10 +153,7 @@ def normalize_phone(value: object, region: str = "ID") -> str | None:
             return _e164(international)
     number = _parse(text, region)
     if number is None or not phonenumbers.is_valid_number(number):
-        raise InvalidValue(
-            f"'{text}' is not a valid phone number for region {region}: check the digits, "
-            "or write it with its country code, like +62 812 3456 7890."
-        )
+        raise InvalidValue("phone.invalid", value=text, region=region)
     return _e164(number)
 
 
@@ -172,11 +169,7 @@ def _e164(number: phonenumbers.PhoneNumber) -> str:
 
 
 def _excel_scientific(text: str) -> InvalidValue:
-    return InvalidValue(
-        f"'{text}' is a phone number that Excel turned into a number in scientific notation, "
-        "and its last digits are lost. Format the phone column as Text, type the numbers "
-        "again, and upload the file again."
-    )
+    return InvalidValue("phone.scientific", value=text)
 
 
 def normalize_channel(value: object) -> str | None:
@@ -186,7 +179,7 @@ def normalize_channel(value: object) -> str | None:
     key = re.sub(r"[\s_\-.]", "", text)
     channel = _CHANNEL_ALIASES.get(key, key)
     if channel not in CHANNELS:
-        raise InvalidValue(f"'{text}' is not a channel; use one of: {', '.join(CHANNELS)}.")
+        raise InvalidValue("channel.invalid", value=text, choices=", ".join(CHANNELS))
     return channel
 
 
@@ -195,7 +188,7 @@ def normalize_address(value: object) -> str | None:
     if not text:
         return None
     if len(text) > ADDRESS_MAX:
-        raise InvalidValue(f"Address is {len(text)} characters long; shorten it to {ADDRESS_MAX}.")
+        raise InvalidValue("address.too_long", length=len(text), max=ADDRESS_MAX)
     return text
 
 
@@ -203,9 +196,7 @@ def normalize_platform(value: object) -> str:
     text = clean_text(value or "").lower()
     platform = {"x": "twitter", "fb": "facebook", "ig": "instagram"}.get(text, text)
     if platform not in PLATFORMS:
-        raise InvalidValue(
-            f"'{text}' is not a social platform; use one of: {', '.join(PLATFORMS)}."
-        )
+        raise InvalidValue("platform.invalid", value=text, choices=", ".join(PLATFORMS))
     return platform
 
 
@@ -218,12 +209,9 @@ def normalize_handle(platform: str, value: object) -> str | None:
         text = _handle_from_url(platform, text)
     handle = text.lstrip("@")
     if not handle or not _HANDLE.match(handle):
-        raise InvalidValue(
-            f"'{text}' is not a {platform} handle: write the handle (like @budi.santoso) "
-            "or the profile link."
-        )
+        raise InvalidValue("handle.invalid", value=text, platform=platform)
     if len(handle) > HANDLE_MAX:
-        raise InvalidValue(f"The {platform} handle is longer than {HANDLE_MAX} characters.")
+        raise InvalidValue("handle.too_long", platform=platform, max=HANDLE_MAX)
     return handle
 
 
@@ -234,10 +222,11 @@ def _handle_from_url(platform: str, text: str) -> str:
         host = host.removeprefix(prefix)
     link_platform = _HOSTS.get(host)
     if link_platform != platform:
-        what = f"a {link_platform} link" if link_platform else "not a link to a known profile"
-        raise InvalidValue(
-            f"'{text}' is {what}; give the {platform} handle or the {platform} profile link."
-        )
+        if link_platform:
+            raise InvalidValue(
+                "handle.other_link", value=text, other=link_platform, platform=platform
+            )
+        raise InvalidValue("handle.unknown_link", value=text, platform=platform)
     parts = [p for p in url.path.split("/") if p]
     if platform == "facebook" and parts[:1] == ["profile.php"]:
         return parse_qs(url.query).get("id", [""])[0]
@@ -254,9 +243,9 @@ def normalize_tag(value: object) -> str | None:
     if not text:
         return None
     if "," in text:
-        raise InvalidValue(f"Tag '{text}' contains a comma; commas separate tags.")
+        raise InvalidValue("tag.comma", value=text)
     if len(text) > TAG_MAX:
-        raise InvalidValue(f"Tag '{text[:20]}…' is longer than {TAG_MAX} characters.")
+        raise InvalidValue("tag.too_long", value=text[:20], max=TAG_MAX)
     return text
 
 

@@ -24,6 +24,7 @@ from kontak.contact.normalize import (
 )
 from kontak.custom_field.values import FieldSpec, coerce
 from kontak.errors import FieldError
+from kontak.messages import Text
 
 CONTACT_FIELDS = (
     "name",
@@ -81,7 +82,7 @@ def validate_contact(
         try:
             values[name] = fn(*args)
         except InvalidValue as exc:
-            errors.append(FieldError(name, str(exc)))
+            errors.append(FieldError(name, exc.text))
 
     if not partial or "name" in raw:
         run("name", normalize_name, raw.get("name"))
@@ -90,7 +91,7 @@ def validate_contact(
             email = normalize_email(raw.get("email"))
             values["email"], values["email_key"] = email if email else (None, None)
         except InvalidValue as exc:
-            errors.append(FieldError("email", str(exc)))
+            errors.append(FieldError("email", exc.text))
     if not partial or "phone" in raw:
         run("phone", normalize_phone, raw.get("phone"), region)
     if not partial or "channel" in raw:
@@ -111,36 +112,31 @@ def validate_contact(
 def check_reachable(contact: ContactValues) -> list[FieldError]:
     if contact.phone or contact.email or contact.social_accounts:
         return []
-    return [
-        FieldError(
-            "phone",
-            "A contact needs a way to reach it: give a phone number, an email or a social account.",
-        )
-    ]
+    return [FieldError("phone", Text("contact.unreachable"))]
 
 
 def _socials(items: Any, errors: list[FieldError]) -> list[Social]:
     result: list[Social] = []
     if not isinstance(items, list):
-        errors.append(FieldError("social_accounts", "Give a list of {platform, handle}."))
+        errors.append(FieldError("social_accounts", Text("social.list")))
         return result
     for i, item in enumerate(items):
         where = f"social_accounts.{i}"
         if not isinstance(item, Mapping):
-            errors.append(FieldError(where, "Give each social account as {platform, handle}."))
+            errors.append(FieldError(where, Text("social.item")))
             continue
         try:
             platform = normalize_platform(item.get("platform"))
         except InvalidValue as exc:
-            errors.append(FieldError(f"{where}.platform", str(exc)))
+            errors.append(FieldError(f"{where}.platform", exc.text))
             continue
         try:
             handle = normalize_handle(platform, item.get("handle"))
         except InvalidValue as exc:
-            errors.append(FieldError(f"{where}.handle", str(exc)))
+            errors.append(FieldError(f"{where}.handle", exc.text))
             continue
         if handle is None:
-            errors.append(FieldError(f"{where}.handle", f"Write the {platform} handle."))
+            errors.append(FieldError(f"{where}.handle", Text("handle.missing", platform=platform)))
             continue
         social = Social(platform, handle)
         if all((s.platform, s.key) != (platform, social.key) for s in result):
@@ -161,7 +157,7 @@ def _tags(raw: Any, errors: list[FieldError]) -> list[str]:
                 tags.append(tag)
         return tags
     except InvalidValue as exc:
-        errors.append(FieldError("tags", str(exc)))
+        errors.append(FieldError("tags", exc.text))
         return []
 
 
@@ -169,22 +165,22 @@ def _custom(
     raw: Any, fields: Sequence[FieldSpec], errors: list[FieldError], *, partial: bool
 ) -> dict[str, Any]:
     if not isinstance(raw, Mapping):
-        errors.append(FieldError("custom_fields", "Give custom fields as an object of key: value."))
+        errors.append(FieldError("custom_fields", Text("custom.object")))
         return {}
     specs = {spec.key: spec for spec in fields}
     result: dict[str, Any] = {}
     for key, value in raw.items():
         spec = specs.get(key)
         if spec is None:
-            known = ", ".join(specs) or "none are defined"
+            known = ", ".join(specs) or "-"
             errors.append(
-                FieldError(f"custom_fields.{key}", f"'{key}' is not a custom field ({known}).")
+                FieldError(f"custom_fields.{key}", Text("custom.unknown", key=key, known=known))
             )
             continue
         try:
             result[key] = coerce(spec, value)
         except InvalidValue as exc:
-            errors.append(FieldError(f"custom_fields.{key}", str(exc)))
+            errors.append(FieldError(f"custom_fields.{key}", exc.text))
     for spec in fields:
         missing = result.get(spec.key) is None
         asked = spec.key in raw or not partial
@@ -194,5 +190,7 @@ def _custom(
             and asked
             and f"custom_fields.{spec.key}" not in {e.field for e in errors}
         ):
-            errors.append(FieldError(f"custom_fields.{spec.key}", f"{spec.label} is required."))
+            errors.append(
+                FieldError(f"custom_fields.{spec.key}", Text("custom.required", label=spec.label))
+            )
     return result

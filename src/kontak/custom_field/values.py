@@ -41,28 +41,28 @@ def coerce(spec: FieldSpec, value: Any) -> Any:
 def _text(spec: FieldSpec, value: Any) -> str:
     if isinstance(value, bool | int | float | dict | list):
         if isinstance(value, dict | list):
-            raise InvalidValue(f"{spec.label} takes text.")
+            raise InvalidValue("custom.text", label=spec.label)
         value = str(value)
     text = clean_text(value)
     if len(text) > TEXT_MAX:
-        raise InvalidValue(f"{spec.label} is {len(text)} characters long; the most is {TEXT_MAX}.")
+        raise InvalidValue("custom.too_long", label=spec.label, length=len(text), max=TEXT_MAX)
     return text
 
 
 def _number(spec: FieldSpec, value: Any) -> int | float:
     if isinstance(value, bool):
-        raise InvalidValue(f"{spec.label} takes a number, like 42 or 3.5.")
+        raise InvalidValue("custom.number", label=spec.label)
     if isinstance(value, int):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise InvalidValue(f"{spec.label} takes a finite number.")
+            raise InvalidValue("custom.finite", label=spec.label)
         return int(value) if value.is_integer() and abs(value) < 2**53 else value
     text = clean_text(value).replace(" ", "")
     if "," in text and "." not in text and text.count(",") == 1:
         text = text.replace(",", ".")  # Indonesian decimal comma: 12,5
     if not _NUMBER.match(text):
-        raise InvalidValue(f"'{text}' is not a number; write {spec.label} like 42 or 3.5.")
+        raise InvalidValue("custom.not_number", value=text, label=spec.label)
     return float(text) if "." in text else int(text)
 
 
@@ -80,10 +80,7 @@ def _date(spec: FieldSpec, value: Any) -> str:
             text[:10] if len(text) > 10 and text[10] in "T " else text
         ).isoformat()
     except ValueError:
-        raise InvalidValue(
-            f"'{text}' is not a date; write {spec.label} as YYYY-MM-DD (2024-08-17) "
-            "or DD/MM/YYYY (17/08/2024)."
-        ) from None
+        raise InvalidValue("custom.date", value=text, label=spec.label) from None
 
 
 def _boolean(spec: FieldSpec, value: Any) -> bool:
@@ -96,7 +93,7 @@ def _boolean(spec: FieldSpec, value: Any) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise InvalidValue(f"'{text}' is not yes or no; write {spec.label} as true/false or ya/tidak.")
+    raise InvalidValue("custom.boolean", value=text, label=spec.label)
 
 
 def _select(spec: FieldSpec, value: Any) -> str:
@@ -105,7 +102,7 @@ def _select(spec: FieldSpec, value: Any) -> str:
         if option.lower() == text.lower():
             return option
     raise InvalidValue(
-        f"'{text}' is not an option of {spec.label}; use one of: {', '.join(spec.options)}."
+        "custom.select", value=text, label=spec.label, choices=", ".join(spec.options)
     )
 
 

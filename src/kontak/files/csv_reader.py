@@ -16,6 +16,7 @@ from charset_normalizer import from_bytes
 
 from kontak.files.errors import FileRejected
 from kontak.files.table import Limits, Table, is_blank
+from kontak.messages import Text
 
 SAMPLE_BYTES = 1 << 20
 DELIMITERS = (",", ";", "\t")
@@ -80,11 +81,7 @@ def detect_encoding(sample: bytes, *, complete: bool) -> str:
     if cp1252_ok and (guess is None or guess.lower().replace("-", "_").startswith(_LATIN)):
         return "cp1252"
     if guess is None:
-        raise FileRejected(
-            "The file's text encoding could not be recognised. Save it as 'CSV UTF-8' "
-            "and upload it again.",
-            code="encoding",
-        )
+        raise FileRejected("file.encoding")
     return guess
 
 
@@ -137,15 +134,10 @@ def _header(reader: Iterator[list[str]], text: IO[str], limits: Limits) -> tuple
             continue
         if len(cells) > limits.max_columns:
             raise FileRejected(
-                f"The file has {len(cells):,} columns; the most is {limits.max_columns:,}. "
-                "Remove the extra columns.",
-                code="too_many_columns",
+                "file.too_many_columns", count=f"{len(cells):,}", max=f"{limits.max_columns:,}"
             )
         return [c.replace("\ufeff", "").strip() for c in cells], number
-    raise FileRejected(
-        "The file has no contacts: it is empty. Fill in the template and upload it again.",
-        code="no_rows",
-    )
+    raise FileRejected("file.no_contacts_empty")
 
 
 def _rows(
@@ -158,11 +150,7 @@ def _rows(
                 continue
             data_rows += 1
             if data_rows > limits.max_rows:
-                raise FileRejected(
-                    f"The file has more than {limits.max_rows:,} contacts; split it into "
-                    "smaller files.",
-                    code="too_many_rows",
-                )
+                raise FileRejected("file.too_many_rows", max=f"{limits.max_rows:,}")
             yield number, cells
     finally:
         text.close()
@@ -181,20 +169,12 @@ def _records(reader: Iterator[list[str]], last: int) -> Iterator[tuple[int, list
         except csv.Error as exc:
             message = str(exc)
             if "field larger" in message:
-                hint = 'a cell is far too long, or a quote (") is never closed'
+                hint = Text("csv.hint_long")
             elif "unexpected end of data" in message or "EOF" in message:
-                hint = 'a quote (") is opened and never closed'
+                hint = Text("csv.hint_unclosed")
             else:
-                hint = 'a quote (") is misplaced'
-            raise FileRejected(
-                f"The CSV file is malformed at row {number}: {hint}. Check the quotes in that "
-                'row (a quote inside a cell must be doubled: ""), save, and upload again.',
-                code="malformed_csv",
-            ) from None
+                hint = Text("csv.hint_misplaced")
+            raise FileRejected("file.malformed_csv", row=number, hint=hint) from None
         except UnicodeDecodeError:
-            raise FileRejected(
-                f"The file's text could not be decoded near row {number}. Save it as "
-                "'CSV UTF-8' and upload it again.",
-                code="encoding",
-            ) from None
+            raise FileRejected("file.decode", row=number) from None
         yield number, cells

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from kontak.messages import Text
+
 
 class FileRejected(Exception):
-    """The file cannot be imported at all; ``str(exc)`` tells the user what to do."""
+    """The file cannot be imported at all; ``message`` (a Text) tells the user what to do.
 
-    def __init__(self, message: str, *, code: str = "invalid_file") -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
+    ``code`` is the message's key (``file.empty``, ``header.unknown``…), stable for programs.
+    """
+
+    def __init__(self, key: str, /, **params: object) -> None:
+        self.message = Text(key, **params)
+        super().__init__(self.message)
+        self.code = key

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from kontak.contact.normalize import PLATFORMS
 from kontak.files.errors import FileRejected
+from kontak.messages import Join, Text
 
 TEMPLATE_COLUMNS = (
     "name",
@@ -114,36 +115,21 @@ def map_headers(headers: Sequence[str], custom_keys: Sequence[str] = ()) -> Colu
         fields.append(field)
     known = [*TEMPLATE_COLUMNS, *custom_keys]
     if unknown:
-        names = ", ".join(_with_hint(h, known, custom) for h in unknown)
-        raise FileRejected(
-            f"The file has columns Kontak does not know: {names}. Rename or remove them; the "
-            f"columns are: {', '.join(known)}.",
-            code="unknown_columns",
-        )
+        names = Join(tuple(_with_hint(h, custom) for h in unknown))
+        raise FileRejected("header.unknown", names=names, known=", ".join(known))
     if doubled:
-        raise FileRejected(
-            f"Columns {'; '.join(doubled)} are the same field. Keep one of each.",
-            code="duplicate_columns",
-        )
+        raise FileRejected("header.doubled", columns="; ".join(doubled))
     if "name" not in seen:
-        raise FileRejected(
-            "The file has no 'name' column (or 'nama'). Add it as in the template.",
-            code="missing_name",
-        )
+        raise FileRejected("header.no_name")
     if not CONTACT_POINTS & set(seen):
-        raise FileRejected(
-            "The file has no column to reach a contact: add 'phone', 'email' or a social "
-            "account column (" + ", ".join(PLATFORMS) + ").",
-            code="missing_contact_point",
-        )
+        raise FileRejected("header.no_contact_point", platforms=", ".join(PLATFORMS))
     return ColumnMap(headers=list(headers), fields=fields)
 
 
-def _with_hint(header: str, known: list[str], custom: dict[str, str]) -> str:
-    key = header_key(header)
+def _with_hint(header: str, custom: dict[str, str]) -> Text:
     candidates = {**BUILTIN_HEADERS}
     candidates.update({k: v.removeprefix(CUSTOM_PREFIX) for k, v in custom.items()})
-    match = difflib.get_close_matches(key, list(candidates), n=1, cutoff=0.75)
+    match = difflib.get_close_matches(header_key(header), list(candidates), n=1, cutoff=0.75)
     if match:
-        return f"'{header}' (did you mean '{candidates[match[0]]}'?)"
-    return f"'{header}'"
+        return Text("header.unknown_hint", header=header, suggestion=candidates[match[0]])
+    return Text("header.unknown_one", header=header)

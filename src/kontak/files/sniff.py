@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from kontak.files.errors import FileRejected
+from kontak.messages import Text
 
 Format = Literal["csv", "xlsx"]
 
@@ -14,16 +15,16 @@ _ZIP = b"PK\x03\x04"
 _OLE2 = bytes.fromhex("D0CF11E0A1B11AE1")
 _ENCRYPTED_MARKER = "EncryptedPackage".encode("utf-16-le")
 _BINARY_MAGIC = {
-    b"%PDF": "a PDF document",
-    b"\x89PNG": "a PNG image",
-    b"\xff\xd8\xff": "a JPEG image",
-    b"GIF8": "a GIF image",
-    b"\x1f\x8b": "a gzip archive",
-    b"Rar!": "a RAR archive",
-    b"7z\xbc\xaf": "a 7-Zip archive",
-    b"{\\rtf": "an RTF document",
+    b"%PDF": "kind.pdf",
+    b"\x89PNG": "kind.png",
+    b"\xff\xd8\xff": "kind.jpeg",
+    b"GIF8": "kind.gif",
+    b"\x1f\x8b": "kind.gzip",
+    b"Rar!": "kind.rar",
+    b"7z\xbc\xaf": "kind.7z",
+    b"{\\rtf": "kind.rtf",
 }
-SAVE_AS = "Save it from your spreadsheet program as .xlsx or as CSV, and upload that file."
+SAVE_AS = Text("file.save_as")
 
 
 def sniff(path: Path) -> Format:
@@ -31,30 +32,20 @@ def sniff(path: Path) -> Format:
     with path.open("rb") as f:
         head = f.read(8192)
     if not head:
-        raise FileRejected(
-            "The file is empty. Fill in the template and upload it again.", code="empty"
-        )
+        raise FileRejected("file.empty")
     if head.startswith(_ZIP):
         return _zip_kind(path)
     if head.startswith(_OLE2):
         with path.open("rb") as f:
             blob = f.read(1 << 20)
         if _ENCRYPTED_MARKER in blob:
-            raise FileRejected(
-                "The workbook is password-protected. Remove the password (File → Info → "
-                "Protect Workbook), save it, and upload it again.",
-                code="encrypted",
-            )
-        raise FileRejected(
-            f"This is an old Excel 97-2003 (.xls) workbook. {SAVE_AS}", code="legacy_xls"
-        )
+            raise FileRejected("file.encrypted")
+        raise FileRejected("file.legacy_xls", save_as=SAVE_AS)
     for magic, what in _BINARY_MAGIC.items():
         if head.startswith(magic):
-            raise FileRejected(
-                f"The file is {what}, not a CSV or XLSX file. {SAVE_AS}", code="unsupported"
-            )
+            raise FileRejected("file.kind", what=Text(what), save_as=SAVE_AS)
     if _looks_binary(head):
-        raise FileRejected(f"The file is not a CSV or XLSX file. {SAVE_AS}", code="unsupported")
+        raise FileRejected("file.binary", save_as=SAVE_AS)
     return "csv"
 
 
@@ -63,22 +54,14 @@ def _zip_kind(path: Path) -> Format:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
     except zipfile.BadZipFile:
-        raise FileRejected(
-            f"The file is a damaged ZIP or Excel file. {SAVE_AS}", code="corrupt"
-        ) from None
+        raise FileRejected("file.damaged_zip", save_as=SAVE_AS) from None
     if "xl/workbook.xml" in names:
         return "xlsx"
     if "content.xml" in names and "mimetype" in names:
-        raise FileRejected(
-            f"This is an OpenDocument spreadsheet (.ods). {SAVE_AS}", code="unsupported"
-        )
+        raise FileRejected("file.ods", save_as=SAVE_AS)
     if "word/document.xml" in names:
-        raise FileRejected(
-            f"This is a Word document, not a spreadsheet. {SAVE_AS}", code="unsupported"
-        )
-    raise FileRejected(
-        f"The file is a ZIP archive, not an Excel workbook. {SAVE_AS}", code="unsupported"
-    )
+        raise FileRejected("file.word", save_as=SAVE_AS)
+    raise FileRejected("file.zip", save_as=SAVE_AS)
 
 
 def _looks_binary(head: bytes) -> bool:

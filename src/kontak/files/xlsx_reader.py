@@ -32,14 +32,9 @@ def read_xlsx(path: Path, limits: Limits) -> Table:
     try:
         workbook = calamine.CalamineWorkbook.from_path(str(path))
     except calamine.PasswordError:
-        raise FileRejected(
-            "The workbook is password-protected. Remove the password, save, and upload again.",
-            code="encrypted",
-        ) from None
+        raise FileRejected("file.encrypted") from None
     except calamine.CalamineError as exc:
-        raise FileRejected(
-            f"The workbook could not be read ({exc}). {SAVE_AS}", code="corrupt"
-        ) from None
+        raise FileRejected("file.unreadable_workbook", reason=str(exc), save_as=SAVE_AS) from None
     visible = [
         m.name
         for m in workbook.sheets_metadata
@@ -51,14 +46,16 @@ def read_xlsx(path: Path, limits: Limits) -> Table:
             sheet = workbook.get_sheet_by_name(name)
         except calamine.CalamineError as exc:
             raise FileRejected(
-                f"Sheet '{name}' could not be read ({exc}). {SAVE_AS}", code="corrupt"
+                "file.unreadable_sheet", sheet=name, reason=str(exc), save_as=SAVE_AS
             ) from None
         if sheet.height == 0:
             continue
         if sheet.width > limits.max_columns:
             raise FileRejected(
-                f"Sheet '{name}' has {sheet.width:,} columns; the most is {limits.max_columns:,}.",
-                code="too_many_columns",
+                "file.sheet_too_wide",
+                sheet=name,
+                count=f"{sheet.width:,}",
+                max=f"{limits.max_columns:,}",
             )
         rows = sheet.iter_rows()
         header, header_row = _header(rows)
@@ -70,11 +67,7 @@ def read_xlsx(path: Path, limits: Limits) -> Table:
             rows=_rows(rows, header_row, limits),
             estimated_rows=max(0, sheet.height - header_row),
         )
-    raise FileRejected(
-        "The file has no contacts: the workbook has no sheet with data. Fill in the template "
-        "and upload it again.",
-        code="no_rows",
-    )
+    raise FileRejected("file.no_sheet")
 
 
 def check_archive(path: Path, limits: Limits) -> None:
@@ -84,24 +77,16 @@ def check_archive(path: Path, limits: Limits) -> None:
             infos = archive.infolist()
             total = sum(i.file_size for i in infos)
             if total > limits.max_xlsx_uncompressed_bytes:
-                raise FileRejected(
-                    f"The workbook unpacks to {total / 1e9:.1f} GB, more than this service "
-                    "accepts. Split it into smaller files.",
-                    code="too_large",
-                )
+                raise FileRejected("file.unpacks_too_large", size=f"{total / 1e9:.1f}")
             for info in infos:
                 if info.file_size > 10_000_000 and info.file_size > _MAX_RATIO * max(
                     info.compress_size, 1
                 ):
-                    raise FileRejected(
-                        "The workbook is compressed suspiciously well (a 'ZIP bomb'); it was not "
-                        f"opened. {SAVE_AS}",
-                        code="zip_bomb",
-                    )
+                    raise FileRejected("file.zip_bomb", save_as=SAVE_AS)
             for sheet_path in _sheet_paths(archive):
                 _check_dimension(archive, sheet_path, limits)
     except zipfile.BadZipFile:
-        raise FileRejected(f"The workbook is damaged. {SAVE_AS}", code="corrupt") from None
+        raise FileRejected("file.damaged_workbook", save_as=SAVE_AS) from None
 
 
 def _sheet_paths(archive: zipfile.ZipFile) -> list[str]:
@@ -109,9 +94,7 @@ def _sheet_paths(archive: zipfile.ZipFile) -> list[str]:
         workbook = ElementTree.fromstring(_read_small(archive, "xl/workbook.xml"))
         rels = ElementTree.fromstring(_read_small(archive, "xl/_rels/workbook.xml.rels"))
     except (KeyError, ElementTree.ParseError):
-        raise FileRejected(
-            f"The workbook's structure is damaged. {SAVE_AS}", code="corrupt"
-        ) from None
+        raise FileRejected("file.damaged_structure", save_as=SAVE_AS) from None
     targets = {r.get("Id"): r.get("Target", "") for r in rels}
     paths = []
     for sheet in workbook.iter():
@@ -125,10 +108,10 @@ def _sheet_paths(archive: zipfile.ZipFile) -> list[str]:
 def _read_small(archive: zipfile.ZipFile, name: str) -> bytes:
     info = archive.getinfo(name)
     if info.file_size > 20_000_000:
-        raise FileRejected(f"The workbook's structure is damaged. {SAVE_AS}", code="corrupt")
+        raise FileRejected("file.damaged_structure", save_as=SAVE_AS)
     data = archive.read(name)
     if b"<!ENTITY" in data or b"<!DOCTYPE" in data:
-        raise FileRejected(f"The workbook contains XML it may not contain. {SAVE_AS}", code="xml")
+        raise FileRejected("file.xml", save_as=SAVE_AS)
     return data
 
 
@@ -139,24 +122,20 @@ def _check_dimension(archive: zipfile.ZipFile, name: str, limits: Limits) -> Non
     except KeyError:
         return
     if b"<!ENTITY" in head or b"<!DOCTYPE" in head:
-        raise FileRejected(f"The workbook contains XML it may not contain. {SAVE_AS}", code="xml")
+        raise FileRejected("file.xml", save_as=SAVE_AS)
     match = _DIMENSION.search(head)
     if not match or not match.group(3):
         return
     last_col, last_row = _column_number(match.group(3).decode()), int(match.group(4))
     if last_col > limits.max_columns:
         raise FileRejected(
-            f"A sheet reaches column {match.group(3).decode()} ({last_col:,} columns); the most "
-            f"is {limits.max_columns:,}. Delete the empty columns at the right, save, and "
-            "upload again.",
-            code="too_many_columns",
+            "file.extent_columns",
+            column=match.group(3).decode(),
+            count=f"{last_col:,}",
+            max=f"{limits.max_columns:,}",
         )
     if last_row > limits.max_rows + 1:
-        raise FileRejected(
-            f"A sheet reaches row {last_row:,}; the most is {limits.max_rows:,} contacts. "
-            "Delete the empty rows at the bottom or split the file.",
-            code="too_many_rows",
-        )
+        raise FileRejected("file.extent_rows", row=f"{last_row:,}", max=f"{limits.max_rows:,}")
 
 
 def _column_number(letters: str) -> int:
@@ -187,9 +166,5 @@ def _rows(
             continue
         data_rows += 1
         if data_rows > limits.max_rows:
-            raise FileRejected(
-                f"The file has more than {limits.max_rows:,} contacts; split it into "
-                "smaller files.",
-                code="too_many_rows",
-            )
+            raise FileRejected("file.too_many_rows", max=f"{limits.max_rows:,}")
         yield number, cells

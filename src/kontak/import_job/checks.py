@@ -15,6 +15,7 @@ from kontak.contact.validate import validate_contact
 from kontak.custom_field.values import FieldSpec
 from kontak.files.cells import cell_text, clean_cell
 from kontak.files.headers import CUSTOM_PREFIX, ColumnMap
+from kontak.messages import Text
 
 _SIMPLE = ("name", "email", "phone", "channel", "address", "tags")
 
@@ -77,8 +78,7 @@ class RowChecker:
                     row,
                     "",
                     cell_text(extra[0]),
-                    f"The row has {len(cells)} cells but the header has {self._width} columns; "
-                    "check for a stray delimiter or an unquoted comma.",
+                    Text("row.too_long", cells=len(cells), columns=self._width),
                 )
             )
         for i, cell in enumerate(cells[: self._width]):
@@ -88,8 +88,9 @@ class RowChecker:
                         row,
                         self.columns.headers[i],
                         cell[:50] + "…",
-                        f"The cell has {len(cell):,} characters; the most is "
-                        f"{self.max_cell_chars:,}.",
+                        Text(
+                            "cell.too_long", length=f"{len(cell):,}", max=f"{self.max_cell_chars:,}"
+                        ),
                     )
                 )
                 cells[i] = ""
@@ -99,8 +100,7 @@ class RowChecker:
                         row,
                         self.columns.headers[i],
                         cell,
-                        "The cell has bytes that are not valid text (shown as �). Save the file "
-                        "as 'CSV UTF-8' and upload it again.",
+                        Text("cell.bad_bytes"),
                     )
                 )
         for i in self._ignored:
@@ -110,8 +110,7 @@ class RowChecker:
                         row,
                         "",
                         cell_text(cells[i]),
-                        f"Column {i + 1} has a value but no header; give the column a header "
-                        "or empty it.",
+                        Text("cell.no_header", column=i + 1),
                     )
                 )
 
@@ -142,8 +141,7 @@ class RowChecker:
                     row,
                     self._header_of.get("phone") or self._header_of.get("email") or "",
                     "",
-                    "The contact has no way to reach it: fill in a phone, an email or a "
-                    "social account.",
+                    Text("row.unreachable"),
                 )
             )
         return CheckedRow(row, values, errors)

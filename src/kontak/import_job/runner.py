@@ -34,6 +34,7 @@ from kontak.import_job.apply import Outcome, apply
 from kontak.import_job.bulk import is_database_error
 from kontak.import_job.paths import job_dir, source_path, stage_path
 from kontak.import_job.staging import Stage
+from kontak.messages import Join, Text, stored
 
 log = logging.getLogger("kontak.import")
 Progress = Callable[[int, int], None]
@@ -41,7 +42,7 @@ WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
 class StageRejected(Exception):
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: Text) -> None:
         super().__init__(message)
         self.message = message
 
@@ -81,20 +82,11 @@ def run_job(
             stage.close()
         _finish(sessions, job_id, outcome, dry_run=dry_run, fmt=fmt)
     except StageRejected as exc:
-        _set(sessions, job_id, status="rejected", message=exc.message, finished_at=utcnow())
+        _set(sessions, job_id, status="rejected", finished_at=utcnow(), **_message(exc.message))
     except Exception as exc:
         log.exception("import %s failed", job_id)
-        if is_database_error(exc):
-            message = (
-                "The database stopped answering during the import; nothing was imported. "
-                "Run the import again."
-            )
-        else:
-            message = (
-                "The import stopped on an unexpected error; nothing was imported. Run it "
-                "again, and report it if it happens again."
-            )
-        _fail(sessions, job_id, message)
+        database = is_database_error(exc)
+        _fail(sessions, job_id, Text("summary.database" if database else "summary.unexpected"))
 
 
 def _stage(
@@ -147,7 +139,7 @@ def _stage(
     if code == 0 and verdict.startswith("DONE "):
         return int(verdict.split()[1])
     if verdict.startswith("REJECT "):
-        raise StageRejected(json.loads(verdict[7:])["message"])
+        raise StageRejected(Text.from_json(json.loads(verdict[7:])["text"]))
     raise StageRejected(_crash_message(code, settings, folder))
 
 
@@ -181,22 +173,15 @@ def _follow(
     return verdict
 
 
-def _crash_message(code: int, settings: Settings, folder: Path) -> str:
+def _crash_message(code: int, settings: Settings, folder: Path) -> Text:
     if code < 0 and -code == signal.SIGKILL:
-        reason = (
-            f"reading it took longer than {settings.parse_timeout_s:.0f} s "
-            "or needed too much memory"
-        )
+        reason = Text("crash.killed", seconds=f"{settings.parse_timeout_s:.0f}")
     elif code < 0:
-        reason = f"the reader stopped on it ({signal.Signals(-code).name})"
+        reason = Text("crash.signal", signal=signal.Signals(-code).name)
     else:
-        reason = f"the reader stopped on it (exit {code})"
+        reason = Text("crash.exit", code=code)
     log.warning("parsing child ended with %s; see %s", code, folder / "stage.log")
-    return (
-        f"The file could not be read: {reason}. It may be damaged or built to harm; open it "
-        "in your spreadsheet program, save it again as .xlsx or CSV (or split it), and "
-        "upload it again."
-    )
+    return Text("file.crashed", reason=reason)
 
 
 def _finish(
@@ -217,44 +202,38 @@ def _finish(
         skipped=outcome.skipped,
         duplicate_count=outcome.duplicate_rows,
         error_count=outcome.error_count,
-        message=summary(outcome, dry_run=dry_run),
         finished_at=utcnow(),
+        **_message(summary(outcome, dry_run=dry_run)),
     )
 
 
-def summary(outcome: Outcome, *, dry_run: bool) -> str:
+def _message(text: Text) -> dict[str, object]:
+    """The job columns of a message: English text, and its key and parameters."""
+    return {"message": str(text), "message_data": stored(text)}
+
+
+def summary(outcome: Outcome, *, dry_run: bool) -> Text:
     """The job's one-line message, saying what happened and what to do."""
     if outcome.status == "completed":
-        done = _count(outcome.created, "contact", "contacts") + " created"
+        done: list[Text] = [_count(outcome.created, "summary.created")]
         if outcome.updated:
-            done += f", {outcome.updated} updated"
+            done.append(Text("summary.updated", count=outcome.updated))
         if outcome.skipped:
-            done += f", {outcome.skipped} skipped (already in your contacts)"
-        return (
-            f"Dry run: {done} if imported; nothing was written."
-            if dry_run
-            else f"Imported: {done}."
-        )
-    parts = []
+            done.append(Text("summary.skipped", count=outcome.skipped))
+        key = "summary.dry_run" if dry_run else "summary.completed"
+        return Text(key, done=Join(tuple(done)))
+    parts: list[Text] = []
     if outcome.in_file_groups:
-        parts.append(
-            _count(outcome.in_file_groups, "value is", "values are") + " repeated in the file"
-        )
+        parts.append(_count(outcome.in_file_groups, "summary.in_file"))
     if outcome.existing_rows and outcome.duplicate_rows:
-        parts.append(
-            _count(outcome.existing_rows, "row matches", "rows match") + " existing contacts"
-        )
+        parts.append(_count(outcome.existing_rows, "summary.existing"))
     if outcome.error_count:
-        parts.append(_count(outcome.error_count, "cell has", "cells have") + " errors")
-    return (
-        "Nothing was imported: "
-        + "; ".join(parts)
-        + ". See the duplicated data and the errors, fix the file, and upload it again."
-    )
+        parts.append(_count(outcome.error_count, "summary.errors"))
+    return Text("summary.rejected", parts=Join(tuple(parts), "; "))
 
 
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
+def _count(n: int, key: str) -> Text:
+    return Text(f"{key}_one") if n == 1 else Text(key, count=n)
 
 
 def _set(sessions: sessionmaker[Session], job_id: str, **values: object) -> None:
@@ -262,9 +241,9 @@ def _set(sessions: sessionmaker[Session], job_id: str, **values: object) -> None
         repository.set_values(session, job_id, **values)
 
 
-def _fail(sessions: sessionmaker[Session], job_id: str, message: str) -> None:
+def _fail(sessions: sessionmaker[Session], job_id: str, message: Text) -> None:
     try:
-        _set(sessions, job_id, status="failed", message=message, finished_at=utcnow())
+        _set(sessions, job_id, status="failed", finished_at=utcnow(), **_message(message))
     except Exception:
         log.exception("could not mark import %s failed; recovery will", job_id)
 
@@ -285,10 +264,8 @@ def recover(sessions: sessionmaker[Session], *, stale_after_s: float) -> int:
             if dead_here or stale:
                 job.status = "failed"
                 job.finished_at = now
-                job.message = (
-                    "The import was interrupted (the server stopped while it ran); nothing "
-                    "was imported. Run it again."
-                )
+                interrupted = Text("summary.interrupted")
+                job.message, job.message_data = str(interrupted), stored(interrupted)
                 count += 1
     return count
 

@@ -28,6 +28,7 @@ from kontak.import_job.schemas import (
     RowErrorRead,
 )
 from kontak.import_job.staging import Stage
+from kontak.messages import restore, translate
 
 MAX_LIST = 100
 _CHUNK = 1 << 20
@@ -65,7 +66,15 @@ def start(
     except BaseException:
         shutil.rmtree(job_dir(settings, job.id), ignore_errors=True)
         raise
-    return ImportJobRead.model_validate(job)
+    return read(job)
+
+
+def read(job: ImportJob, locale: str = "en") -> ImportJobRead:
+    """The job as the API shows it, its message in ``locale``."""
+    data = ImportJobRead.model_validate(job)
+    if job.message:
+        data.message = translate(restore(job.message, job.message_data), locale)
+    return data
 
 
 def _format_from_name(name: str) -> str | None:
@@ -86,12 +95,17 @@ def _save(upload: BinaryIO, target: Path, limit: int) -> None:
             out.write(chunk)
 
 
-def get(session: Session, org: Organization, job_id: str) -> ImportJobRead:
-    return ImportJobRead.model_validate(_job(session, org, job_id))
+def get(session: Session, org: Organization, job_id: str, *, locale: str = "en") -> ImportJobRead:
+    return read(_job(session, org, job_id), locale)
 
 
 def list_jobs(
-    session: Session, org: Organization, *, limit: int = 50, cursor: str | None = None
+    session: Session,
+    org: Organization,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+    locale: str = "en",
 ) -> ImportJobPage:
     """The organization's imports, newest first."""
     limit = max(1, min(limit, MAX_LIST))
@@ -99,7 +113,7 @@ def list_jobs(
     more = len(jobs) > limit
     jobs = jobs[:limit]
     return ImportJobPage(
-        items=[ImportJobRead.model_validate(j) for j in jobs],
+        items=[read(j, locale) for j in jobs],
         next_cursor=jobs[-1].id if more and jobs else None,
     )
 
@@ -157,14 +171,17 @@ def _by_header(headers: list[str], cells: list[str]) -> dict[str, str]:
 
 
 def errors(
-    session: Session, settings: Settings, org: Organization, job_id: str
+    session: Session, settings: Settings, org: Organization, job_id: str, *, locale: str = "en"
 ) -> list[RowErrorRead]:
     """Every invalid cell: row, the file's column header, the value, and what to do."""
     stage = _stage(settings, _job(session, org, job_id))
     if stage is None:
         return []
     try:
-        return [RowErrorRead(row=r, column=c, value=v, message=m) for r, c, v, m in stage.errors()]
+        return [
+            RowErrorRead(row=r, column=c, value=v, message=translate(m, locale))
+            for r, c, v, m in stage.errors()
+        ]
     finally:
         stage.close()
 

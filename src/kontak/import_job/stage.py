@@ -27,6 +27,7 @@ from kontak.files.sniff import sniff
 from kontak.files.table import Limits, Table
 from kontak.import_job.checks import RowChecker
 from kontak.import_job.staging import Stage
+from kontak.messages import Text
 
 EXIT_REJECTED = 3
 PROGRESS_EVERY_S = 0.2
@@ -48,11 +49,7 @@ def run(spec: dict[str, Any]) -> int:
     }
     missing = [f.key for f in fields if f.required and f.key not in mapped]
     if missing:
-        raise FileRejected(
-            f"The file has no column for the required field(s) {', '.join(missing)}. Download "
-            "the template again: it has every column.",
-            code="missing_required_column",
-        )
+        raise FileRejected("file.missing_required", fields=", ".join(missing))
     checker = RowChecker(
         columns, region=spec["region"], fields=fields, max_cell_chars=limits.max_cell_chars
     )
@@ -71,11 +68,7 @@ def run(spec: dict[str, Any]) -> int:
                 last = now
                 _say(f"PROGRESS {count} {max(estimated, count)}")
         if count == 0:
-            raise FileRejected(
-                "The file has no contacts: it has a header but no rows. Fill in at least one "
-                "contact and upload it again.",
-                code="no_rows",
-            )
+            raise FileRejected("file.header_only")
         stage.finish(
             {
                 "format": kind,
@@ -129,19 +122,11 @@ def main(argv: list[str]) -> int:
     try:
         count = run(spec)
     except FileRejected as exc:
-        _say("REJECT " + json.dumps({"message": exc.message, "code": exc.code}))
+        _say("REJECT " + json.dumps({"message": exc.message, "text": exc.message.to_json()}))
         return EXIT_REJECTED
     except MemoryError:
-        _say(
-            "REJECT "
-            + json.dumps(
-                {
-                    "message": "The file needs more memory to read than this service allows. "
-                    "Split it into smaller files, or save it as CSV.",
-                    "code": "too_large",
-                }
-            )
-        )
+        text = Text("file.memory")
+        _say("REJECT " + json.dumps({"message": text, "text": text.to_json()}))
         return EXIT_REJECTED
     _say(f"DONE {count}")
     return 0

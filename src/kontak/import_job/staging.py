@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kontak.import_job.checks import CheckedRow
+from kontak.messages import Text, restore, stored
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -24,12 +25,11 @@ CREATE TABLE row (
     custom_fields TEXT, tags TEXT
 );
 CREATE TABLE key (row INTEGER NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, display TEXT);
-CREATE TABLE error (row INTEGER NOT NULL, col TEXT, value TEXT, message TEXT NOT NULL);
+CREATE TABLE error (row INTEGER NOT NULL, col TEXT, value TEXT, message TEXT NOT NULL, data TEXT);
 CREATE TABLE existing (row INTEGER NOT NULL, kind TEXT, value TEXT, contact_id TEXT NOT NULL);
 """
 BATCH = 5000
 _UNMATCHED = "AND NOT EXISTS (SELECT 1 FROM existing e WHERE e.row = r.row)"
-AMBIGUOUS = "This row matches several existing contacts"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +93,7 @@ class Stage:
         for social in v.get("social_accounts") or []:
             self._keys.append((checked.row, social.platform, social.key, social.handle))
         for e in checked.errors:
-            self._errors.append((e.row, e.column, e.value, e.message))
+            self._errors.append((e.row, e.column, e.value, e.message, stored(e.message)))
         if len(self._rows) >= BATCH:
             self.flush()
 
@@ -102,7 +102,7 @@ class Stage:
             self.db.execute("BEGIN")
             self.db.executemany("INSERT INTO row VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", self._rows)
             self.db.executemany("INSERT INTO key VALUES (?,?,?,?)", self._keys)
-            self.db.executemany("INSERT INTO error VALUES (?,?,?,?)", self._errors)
+            self.db.executemany("INSERT INTO error VALUES (?,?,?,?,?)", self._errors)
             self.db.execute("COMMIT")
         self._rows.clear()
         self._keys.clear()
@@ -154,10 +154,11 @@ class Stage:
         yield from self.db.execute("SELECT row, kind, key FROM key ORDER BY rowid")
 
     def errors(self, limit: int | None = None) -> list[tuple[int, str, str, str]]:
-        sql = "SELECT row, col, value, message FROM error ORDER BY row, rowid"
+        """(row, column, value, message); messages come back as translatable Texts."""
+        sql = "SELECT row, col, value, message, data FROM error ORDER BY row, rowid"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return list(self.db.execute(sql))
+        return [(r, c, v, restore(m, d)) for r, c, v, m, d in self.db.execute(sql)]
 
     def cells(self, rows: Sequence[int]) -> dict[int, list[str]]:
         found: dict[int, list[str]] = {}
@@ -194,19 +195,11 @@ class Stage:
 
     def replace_ambiguity_errors(self, ambiguous: list[tuple[int, list[str]]]) -> None:
         """Record rows that match two different existing contacts as row errors."""
-        self.db.execute("DELETE FROM error WHERE col = '' AND message LIKE ?", (AMBIGUOUS + "%",))
+        self.db.execute("DELETE FROM error WHERE data LIKE ?", ('%"row.ambiguous"%',))
+        texts = [(row, ids, Text("row.ambiguous", ids=", ".join(ids))) for row, ids in ambiguous]
         self.db.executemany(
-            "INSERT INTO error VALUES (?,?,?,?)",
-            [
-                (
-                    row,
-                    "",
-                    ", ".join(ids),
-                    f"{AMBIGUOUS} ({', '.join(ids)}) by different values; it cannot be "
-                    "merged. Fix the row so that it names one contact.",
-                )
-                for row, ids in ambiguous
-            ],
+            "INSERT INTO error VALUES (?,?,?,?,?)",
+            [(row, "", ", ".join(ids), text, stored(text)) for row, ids, text in texts],
         )
 
     def existing(self) -> list[tuple[int, str, str, str]]:

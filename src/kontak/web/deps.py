@@ -16,6 +16,7 @@ from kontak.db.models import Organization
 from kontak.db.session import begin_write
 from kontak.errors import Forbidden, Unauthorized
 from kontak.web import session as web_session
+from kontak.web.i18n import negotiate
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -61,6 +62,14 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal, scope="function")]
+
+
+def get_locale(request: Request) -> str:
+    """The language of messages in API answers: from Accept-Language, English by default."""
+    return negotiate(request.headers.get("accept-language"))
+
+
+LocaleDep = Annotated[str, Depends(get_locale)]
 
 
 def permission(perm: Permission) -> Callable[[Principal], Organization]:

@@ -20,6 +20,8 @@ from kontak.errors import (
     PayloadTooLarge,
     Unauthorized,
 )
+from kontak.messages import translate
+from kontak.web.i18n import negotiate
 
 log = logging.getLogger("kontak.web")
 
@@ -86,7 +88,10 @@ def _kontak_error(request: Request, exc: Exception) -> Response:
         return _page_error(request, status_of(exc), exc.detail)
     extra: dict[str, Any] = {}
     if isinstance(exc, InvalidInput):
-        extra["errors"] = [{"field": e.field, "message": e.message} for e in exc.errors]
+        locale = negotiate(request.headers.get("accept-language"))
+        extra["errors"] = [
+            {"field": e.field, "message": translate(e.message, locale)} for e in exc.errors
+        ]
     if isinstance(exc, Conflict):
         extra["conflicts"] = [
             {"field": c.field, "value": c.value, "contact_id": c.contact_id} for c in exc.conflicts

@@ -39,6 +39,8 @@ class ImportJob(Base):
     duplicate_count: Mapped[int] = mapped_column(Integer, default=0)
     error_count: Mapped[int] = mapped_column(Integer, default=0)
     message: Mapped[str | None] = mapped_column(Text, default=None)
+    # The message's catalog key and parameters (JSON), to show it in the reader's language.
+    message_data: Mapped[str | None] = mapped_column(Text, default=None)
     worker: Mapped[str | None] = mapped_column(String(100), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

@@ -14,7 +14,7 @@ from kontak.custom_field import service as custom_field_service
 from kontak.files.template import write_template
 from kontak.import_job import service
 from kontak.import_job.schemas import DuplicatesRead, ImportJobPage, ImportJobRead, RowErrorRead
-from kontak.web.deps import ContactReader, Importer, PrincipalDep, SessionDep
+from kontak.web.deps import ContactReader, Importer, LocaleDep, PrincipalDep, SessionDep
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 
@@ -81,15 +81,16 @@ def create_import(
 def list_imports(
     session: SessionDep,
     org: Importer,
+    locale: LocaleDep,
     limit: Annotated[int, Query(ge=1, le=service.MAX_LIST)] = 50,
     cursor: Annotated[str | None, Query(max_length=40)] = None,
 ) -> ImportJobPage:
-    return service.list_jobs(session, org, limit=limit, cursor=cursor)
+    return service.list_jobs(session, org, limit=limit, cursor=cursor, locale=locale)
 
 
 @router.get("/{job_id}", response_model=ImportJobRead)
-def get_import(job_id: str, session: SessionDep, org: Importer) -> ImportJobRead:
-    return service.get(session, org, job_id)
+def get_import(job_id: str, session: SessionDep, org: Importer, locale: LocaleDep) -> ImportJobRead:
+    return service.get(session, org, job_id, locale=locale)
 
 
 @router.get("/{job_id}/duplicates", response_model=DuplicatesRead)
@@ -101,9 +102,9 @@ def get_duplicates(
 
 @router.get("/{job_id}/errors", response_model=list[RowErrorRead])
 def get_errors(
-    job_id: str, request: Request, session: SessionDep, org: Importer
+    job_id: str, request: Request, session: SessionDep, org: Importer, locale: LocaleDep
 ) -> list[RowErrorRead]:
-    return service.errors(session, request.app.state.settings, org, job_id)
+    return service.errors(session, request.app.state.settings, org, job_id, locale=locale)
 
 
 @router.get("/{job_id}/report")

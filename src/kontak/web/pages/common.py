@@ -15,6 +15,7 @@ from kontak.account import service as account_service
 from kontak.account.roles import Permission, allows
 from kontak.account.service import Principal
 from kontak.errors import Forbidden, KontakError, Unauthorized
+from kontak.messages import translate
 from kontak.web import session as web_session
 from kontak.web.deps import SessionDep
 from kontak.web.i18n import LOCALES, negotiate, translator
@@ -106,9 +107,14 @@ def render(
         if "notice" in request.query_params
         else None,
         "path": request.url.path,
+        "msg": lambda message: translate(message, locale),
     }
     base.update(context or {})
     return templates.TemplateResponse(request, name, base, status_code=status_code)
+
+
+def page_locale(request: Request) -> str:
+    return locale_of(request, getattr(request.state, "viewer", None))
 
 
 def redirect(url: str) -> RedirectResponse:

@@ -14,9 +14,10 @@ from kontak.contact.normalize import CHANNELS, PLATFORMS
 from kontak.contact.schemas import ContactCreate, ContactRead, ContactUpdate
 from kontak.custom_field import service as custom_field_service
 from kontak.errors import Conflict, InvalidInput
+from kontak.messages import translate
 from kontak.tag import service as tag_service
 from kontak.web.deps import SessionDep
-from kontak.web.pages.common import UserDep, check_csrf, redirect, render, require
+from kontak.web.pages.common import UserDep, check_csrf, page_locale, redirect, render, require
 
 router = APIRouter(include_in_schema=False)
 
@@ -119,8 +120,8 @@ def _submitted(form: FormData, fields: list[Any]) -> dict[str, Any]:
     return values
 
 
-def _errors_by_field(exc: InvalidInput) -> dict[str, str]:
-    return {e.field: e.message for e in exc.errors}
+def _errors_by_field(exc: InvalidInput, locale: str) -> dict[str, str]:
+    return {e.field: translate(e.message, locale) for e in exc.errors}
 
 
 @router.post("/contacts/new", response_class=HTMLResponse)
@@ -138,7 +139,9 @@ def create_contact(
             session, principal.organization, ContactCreate(**values), source="manual"
         )
     except InvalidInput as exc:
-        ctx = _form_context(session, principal, values, errors=_errors_by_field(exc), **extra)
+        ctx = _form_context(
+            session, principal, values, errors=_errors_by_field(exc, page_locale(request)), **extra
+        )
         return render(request, "contacts/new.html", ctx, status_code=422)
     except Conflict as exc:
         ctx = _form_context(session, principal, values, conflicts=exc.conflicts, **extra)
@@ -187,7 +190,11 @@ def save_contact(
         service.update(session, principal.organization, contact_id, ContactUpdate(**values))
     except InvalidInput as exc:
         ctx = _form_context(
-            session, principal, values, errors=_errors_by_field(exc), contact=contact
+            session,
+            principal,
+            values,
+            errors=_errors_by_field(exc, page_locale(request)),
+            contact=contact,
         )
         return render(request, "contacts/edit.html", ctx, status_code=422)
     except Conflict as exc:

@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, Response
 from kontak.account.roles import Permission
 from kontak.import_job import service
 from kontak.web.deps import SessionDep
-from kontak.web.pages.common import UserDep, render, require
+from kontak.web.pages.common import UserDep, page_locale, render, require
 
 router = APIRouter(include_in_schema=False)
 
@@ -18,7 +18,9 @@ def history(
     request: Request, session: SessionDep, principal: UserDep, cursor: str | None = None
 ) -> Response:
     require(principal, Permission.IMPORT)
-    page = service.list_jobs(session, principal.organization, cursor=cursor)
+    page = service.list_jobs(
+        session, principal.organization, cursor=cursor, locale=page_locale(request)
+    )
     return render(request, "imports/history.html", {"page": page})
 
 
@@ -27,13 +29,14 @@ def job_page(job_id: str, request: Request, session: SessionDep, principal: User
     require(principal, Permission.IMPORT)
     settings = request.app.state.settings
     org = principal.organization
-    job = service.get(session, org, job_id)
+    locale = page_locale(request)
+    job = service.get(session, org, job_id, locale=locale)
     return render(
         request,
         "imports/job.html",
         {
             "job": job,
             "duplicates": service.duplicates(session, settings, org, job_id),
-            "errors": service.errors(session, settings, org, job_id),
+            "errors": service.errors(session, settings, org, job_id, locale=locale),
         },
     )

@@ -7,6 +7,7 @@
   if (!root) { return; }
   var text = JSON.parse(root.getAttribute("data-i18n"));
   var csrf = root.getAttribute("data-csrf");
+  var locale = root.getAttribute("data-locale") || "en";
   var maxBytes = parseInt(root.getAttribute("data-max-bytes"), 10);
   var zone = document.getElementById("dropzone");
   var input = document.getElementById("file-input");
@@ -72,7 +73,7 @@
 
   function api(path, options) {
     options = options || {};
-    options.headers = Object.assign({ "X-CSRF-Token": csrf, Accept: "application/json" }, options.headers || {});
+    options.headers = Object.assign({ "X-CSRF-Token": csrf, Accept: "application/json", "Accept-Language": locale }, options.headers || {});
     options.credentials = "same-origin";
     return fetch(path, options).then(function (response) {
       return response.json().then(function (body) {
