@@ -1,0 +1,221 @@
+"""Differential tests: the fast paths of phone and email normalization give exactly the
+libraries' answers (libphonenumber, email-validator) over large generated corpora, and do
+take the common shapes (else they would be no faster)."""
+
+from __future__ import annotations
+
+import random
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from email_validator import EmailNotValidError, validate_email
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kontak.contact.normalize import (
+    _PHONE_CHARS,
+    InvalidValue,
+    email_fast,
+    phone_fast,
+    phone_slow,
+)
+
+REALWORLD = Path(__file__).resolve().parents[3] / "shared" / "realworld"
+
+
+def slow_phone(text: str, region: str) -> str | None:
+    try:
+        return phone_slow(text, re.sub(r"\D", "", text), region)
+    except InvalidValue:
+        return None
+
+
+def writings(nsn: str, cc: str = "62") -> list[str]:
+    local = "0" + nsn
+    return [
+        local,
+        nsn,
+        cc + nsn,
+        "+" + cc + nsn,
+        f"+{cc} {nsn[:3]} {nsn[3:7]} {nsn[7:]}",
+        f"{local[:4]}-{local[4:8]}-{local[8:]}",
+        f"{local[:4]} {local[4:8]} {local[8:]}",
+        f"{local[:4]}.{local[4:8]}.{local[8:]}",
+        f"({local[:4]}) {local[4:]}",
+        f"+{cc} (0){nsn}",
+        f"00{cc}{nsn}",
+        f"{cc} {nsn}",
+        f"(+{cc}) {nsn}",
+        f"({cc}) {nsn}",
+        f"+{cc}0{nsn}",
+        f"0{cc}{nsn}",
+    ]
+
+
+def phone_corpus(seed: int = 62) -> list[str]:
+    rng = random.Random(seed)
+    corpus: list[str] = []
+    for first in "0123456789":
+        for second in "0123456789":
+            for length in range(5, 15):
+                rest = "".join(rng.choice("0123456789") for _ in range(length - 2))
+                nsn = first + second + rest
+                corpus += writings(nsn)
+    for _ in range(3000):
+        prefix = rng.choice(
+            ["81", "82", "83", "85", "87", "88", "89", "84", "80", "21", "22", "61", "62", "8"]
+        )
+        nsn = prefix + "".join(rng.choice("0123456789") for _ in range(rng.randint(5, 12)))
+        corpus += rng.sample(writings(nsn), 4)
+    corpus += [
+        "+1 202 555 0143",
+        "+65 9123 4567",
+        "0062812345678",
+        "62",
+        "+62",
+        "0",
+        "08",
+        "+6208123456789",
+    ]
+    return [c for c in corpus if _PHONE_CHARS.match(c)]
+
+
+def test_phone_fast_path_agrees_with_libphonenumber() -> None:
+    corpus = phone_corpus()
+    assert len(corpus) > 25_000
+    taken = 0
+    for text in corpus:
+        fast = phone_fast(text, re.sub(r"\D", "", text), "ID")
+        if fast is None:
+            continue
+        taken += 1
+        assert fast == slow_phone(text, "ID"), text
+    assert taken > 2_000  # the common writings do take the fast path
+
+
+@pytest.mark.parametrize("region", ["SG", "MY", "US", "GB", "JP"])
+def test_phone_fast_path_agrees_in_other_regions(region: str) -> None:
+    rng = random.Random(region)
+    taken = 0
+    for _ in range(3000):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(6, 13)))
+        for text in (digits, "+" + digits, "0" + digits, f"({digits[:3]}) {digits[3:]}"):
+            fast = phone_fast(text, re.sub(r"\D", "", text), region)
+            if fast is not None:
+                taken += 1
+                assert fast == slow_phone(text, region), (region, text)
+    assert taken > 0
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.from_regex(r"\A[+(]?[0-9][0-9 ().\-]{4,18}\Z"))
+def test_property_phone_fast_path_never_disagrees(text: str) -> None:
+    fast = phone_fast(text, re.sub(r"\D", "", text), "ID")
+    if fast is not None:
+        assert fast == slow_phone(text, "ID")
+
+
+def slow_email(text: str) -> str | None:
+    try:
+        return str(validate_email(text, check_deliverability=False).normalized)
+    except EmailNotValidError:
+        return None
+
+
+def email_corpus(seed: int = 7) -> list[str]:
+    rng = random.Random(seed)
+    atoms = [
+        "budi",
+        "Siti",
+        "a",
+        "x_y",
+        "a+tag",
+        "-lead",
+        "trail-",
+        "9",
+        "ÄNDI",
+        "o'neil",
+        "a..b",
+        ".dot",
+        "dot.",
+        "a b",
+        'q"uote',
+    ]
+    labels = [
+        "contoh",
+        "Example",
+        "co",
+        "id",
+        "a-b",
+        "-bad",
+        "bad-",
+        "xn--p1ai",
+        "ab--cd",
+        "123",
+        "a" * 63,
+        "a" * 64,
+        "localhost",
+        "test",
+        "local",
+        "invalid",
+        "onion",
+        "arpa",
+        "example",
+        "museum",
+        "COM",
+        "co1",
+        "1co",
+    ]
+    corpus = []
+    for _ in range(20_000):
+        local = ".".join(rng.choice(atoms) for _ in range(rng.randint(1, 3)))
+        if rng.random() < 0.05:
+            local = "a" * rng.randint(60, 70)
+        domain = ".".join(rng.choice(labels) for _ in range(rng.randint(1, 4)))
+        corpus.append(f"{local}@{domain}")
+    corpus += [
+        "@contoh.id",
+        "budi@",
+        "budi@@contoh.id",
+        "budi@contoh..id",
+        "budi@.contoh.id",
+        "Budi@Contoh.CO.ID",
+    ]
+    tests = ET.parse(REALWORLD / "dominicsayers__isemail__tests.xml").getroot()
+    for test in tests.iter("test"):
+        address = test.findtext("address") or ""
+        corpus.append(
+            "".join(chr(ord(c) - 0x2400) if 0x2400 <= ord(c) <= 0x241F else c for c in address)
+        )
+    return corpus
+
+
+def test_email_fast_path_agrees_with_email_validator() -> None:
+    taken = 0
+    for text in email_corpus():
+        fast = email_fast(text)
+        if fast is None:
+            continue
+        taken += 1
+        assert fast == slow_email(text), text
+    assert taken > 800
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.emails())
+def test_property_email_fast_path_never_disagrees(text: str) -> None:
+    fast = email_fast(text)
+    if fast is not None:
+        assert fast == slow_email(text)
+
+
+def test_realistic_values_take_the_fast_paths() -> None:
+    from benchmarks.generate import rows
+
+    sample = rows(2000)
+    emails = sum(email_fast(r[1]) is not None for r in sample)
+    phones = sum(phone_fast(r[2], re.sub(r"\D", "", r[2]), "ID") is not None for r in sample)
+    assert emails == len(sample)
+    assert phones > 0.8 * len(sample)
