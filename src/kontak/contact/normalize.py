@@ -93,6 +93,8 @@ class InvalidValue(ValueError):
 def clean_text(value: object) -> str:
     """Text with control characters removed and the ends trimmed; NFC-composed."""
     text = value if isinstance(value, str) else str(value)
+    if text.isascii() and text.isprintable():
+        return text.strip()  # the common case: nothing to remove, nothing to compose
     return unicodedata.normalize("NFC", text.translate(_STRIP)).strip()
 
 
@@ -146,14 +148,14 @@ def _special_use(domain: str) -> bool:
 @lru_cache(maxsize=64)
 def _fast_phone_rules(region: str) -> tuple[str, str, re.Pattern[str], re.Pattern[str]] | None:
     metadata = PhoneMetadata.metadata_for_region(region)
-    if metadata is None or metadata.mobile is None or not metadata.mobile.national_number_pattern:
+    if metadata is None or metadata.mobile is None or metadata.general_desc is None:
         return None
-    return (
-        country_code(region),
-        metadata.national_prefix or "",
-        re.compile(metadata.mobile.national_number_pattern),
-        re.compile(metadata.general_desc.national_number_pattern),
-    )
+    mobile = metadata.mobile.national_number_pattern
+    general = metadata.general_desc.national_number_pattern
+    if not mobile or not general:
+        return None
+    prefix = metadata.national_prefix or ""
+    return country_code(region), prefix, re.compile(mobile), re.compile(general)
 
 
 def phone_fast(text: str, digits: str, region: str) -> str | None:

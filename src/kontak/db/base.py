@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 from collections.abc import Iterator
@@ -38,12 +39,13 @@ def id_sequence() -> Iterator[str]:
         yield _encode(value)
 
 
+_FROM_BASE32 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD)
+
+
 def _encode(value: int) -> str:
-    chars = []
-    for _ in range(26):
-        value, rem = divmod(value, 32)
-        chars.append(_CROCKFORD[rem])
-    return "".join(reversed(chars))
+    """The 128-bit ``value`` as 26 Crockford base-32 characters (ULID text)."""
+    # 26 characters hold 130 bits: shift so that base64's 160-bit groups start with them.
+    return base64.b32encode((value << 30).to_bytes(20, "big")).decode()[:26].translate(_FROM_BASE32)
 
 
 def utcnow() -> datetime:

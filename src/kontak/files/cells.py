@@ -12,6 +12,10 @@ ERROR_VALUES = frozenset(
 )
 
 
+_EMPTY = EMPTY_MARKERS | ERROR_VALUES
+_LONGEST_MARKER = max(len(m) for m in _EMPTY)
+
+
 def cell_text(value: Any) -> str:
     """The cell as the text a person sees; numbers that are whole lose their ``.0``."""
     if value is None:
@@ -38,9 +42,11 @@ def clean_cell(value: Any) -> Any:
         return None
     if isinstance(value, str):
         text = value.strip()
-        if text.startswith("'"):
-            text = text[1:].strip()
-        if not text or text.lower() in EMPTY_MARKERS or text.lower() in ERROR_VALUES:
+        if not text:
             return None
-        return text
+        if text[0] == "'":
+            text = text[1:].strip()
+        if len(text) <= _LONGEST_MARKER and text.lower() in _EMPTY:
+            return None
+        return text or None
     return value

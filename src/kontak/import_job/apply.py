@@ -2,28 +2,28 @@
 then write every contact of the file, or nothing.
 
 Returns an :class:`Outcome`; the caller records it on the job. A lost race against another
-writer (a unique index refuses a row) rolls everything back and is re-checked, so that the
-conflict is reported like any other duplicate of an existing contact.
+writer (a unique index refuses a row) rolls everything back and is checked again, so that
+the conflict is reported like any other match of an existing contact.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from kontak.contact import repository as contact_repository
-from kontak.contact.validate import ContactValues, Social
+from kontak.contact.validate import Social
 from kontak.db.base import utcnow
 from kontak.db.models import Organization, SocialAccount
 from kontak.db.session import begin_write
 from kontak.import_job import bulk
-from kontak.import_job.staging import Stage
+from kontak.import_job.staging import DuplicateGroup, Stage
 from kontak.tag import service as tag_service
 
 ON_EXISTING = ("reject", "skip", "update")
+Match = tuple[int, str, str, str]  # row, key kind, stored value, contact id
 
 
 @dataclass(slots=True)
@@ -37,7 +37,8 @@ class Outcome:
     in_file_groups: int = 0
     existing_rows: int = 0
     ambiguous_rows: int = 0
-    notes: list[str] = field(default_factory=list)
+    matches: list[Match] = field(default_factory=list, repr=False)
+    ambiguous: list[tuple[int, list[str]]] = field(default_factory=list, repr=False)
 
 
 def apply(
@@ -51,26 +52,37 @@ def apply(
 ) -> Outcome:
     """Check the staged file against the database and write it whole, or not at all."""
     groups = stage.duplicate_groups()
+    engine = sessions.kw["bind"]
     for attempt in range(3):
-        session = sessions()
-        try:
-            begin_write(session)
-            outcome = _attempt(
-                session, org, stage, groups, on_existing=on_existing, dry_run=dry_run, source=source
-            )
-            if outcome.status == "completed" and not dry_run:
-                session.commit()
-            else:
+        # A connection of our own for the whole step, so that the staging file attached to
+        # it (SQLite) is detached before anyone else can use the connection.
+        with engine.connect() as connection:
+            session = sessions(bind=connection)
+            try:
+                begin_write(session)
+                bulk.attach_stage(session, stage.path)
+                outcome = _attempt(
+                    session, org, stage, groups, on_existing=on_existing, source=source
+                )
+                if outcome.status == "completed" and not dry_run:
+                    session.commit()
+                else:
+                    session.rollback()
+            except Exception as exc:
                 session.rollback()
-            return outcome
-        except Exception as exc:
-            session.rollback()
-            # Another writer took one of our identities after we looked: look again, and
-            # the next attempt reports it as a match of an existing contact.
-            if attempt == 2 or not bulk.is_integrity_error(session, exc):
-                raise
-        finally:
-            session.close()
+                # Another writer took one of our identities after we looked: look again;
+                # the next attempt reports it as a match of an existing contact.
+                if attempt == 2 or not bulk.is_integrity_error(session, exc):
+                    raise
+                continue
+            finally:
+                session.close()
+                bulk.detach_stage(connection)
+        # The staging file is written once the transaction is over: SQLite locks it while
+        # it is attached inside the transaction.
+        stage.save_existing(iter(outcome.matches))
+        stage.replace_ambiguity_errors(outcome.ambiguous)
+        return outcome
     raise AssertionError("unreachable")
 
 
@@ -78,56 +90,47 @@ def _attempt(
     session: Session,
     org: Organization,
     stage: Stage,
-    groups: list[Any],
+    groups: list[DuplicateGroup],
     *,
     on_existing: str,
-    dry_run: bool,
     source: str,
 ) -> Outcome:
-    bulk.load_keys(session, stage.keys())
-    stage.save_existing(bulk.existing_matches(session, org.id))
-    bulk.drop_keys(session)
-    ambiguous = stage.ambiguous_rows()
-    stage.replace_ambiguity_errors(ambiguous)
-    errors = stage.count_errors()
-    existing_rows = stage.count_existing_rows()
-    blocking = on_existing == "reject" and existing_rows > 0
+    matches = bulk.existing_matches(session, org.id, stage)
+    contacts_of: dict[int, set[str]] = defaultdict(set)
+    for row, _kind, _value, contact_id in matches:
+        contacts_of[row].add(contact_id)
+    ambiguous = sorted((row, sorted(ids)) for row, ids in contacts_of.items() if len(ids) > 1)
+    matched = {row: next(iter(ids)) for row, ids in contacts_of.items() if len(ids) == 1}
+    errors = stage.count_errors() + len(ambiguous)
+    blocking = on_existing == "reject" and bool(contacts_of)
+    duplicate_rows = stage.duplicate_rows()
+    if blocking:
+        duplicate_rows |= set(contacts_of)
 
     outcome = Outcome(
         status="completed",
         error_count=errors,
         in_file_groups=len(groups),
-        existing_rows=existing_rows,
+        existing_rows=len(contacts_of),
         ambiguous_rows=len(ambiguous),
-        duplicate_rows=stage.count_duplicate_rows(with_existing=blocking),
+        duplicate_rows=len(duplicate_rows),
+        matches=matches,
+        ambiguous=ambiguous,
     )
     if errors or groups or blocking:
         outcome.status = "rejected"
         return outcome
 
-    now = utcnow()
-    tag_ids = {
-        t.name: t.id for t in tag_service.ensure_tags(session, org.id, stage.meta("tags", []))
-    }
-    outcome.created = bulk.insert_contacts(
-        session, org.id, stage.valid_rows(new_only=True), source=source, now=now
-    )
-    bulk.insert_socials(
-        session, org.id, ((cid, p, h, k) for _row, cid, p, h, k in stage.socials(new_only=True))
-    )
-    bulk.insert_tag_links(
-        session,
-        org.id,
-        (
-            (r[1], tag_ids[t])
-            for r in stage.valid_rows(new_only=True)
-            for t in bulk.parse_json(r[9], [])
-        ),
+    skip = set(contacts_of)
+    tags = tag_service.ensure_tags(session, org.id, stage.meta("tags", []))
+    tag_ids = {t.name: t.id for t in tags}
+    outcome.created = bulk.insert_new(
+        session, org.id, stage, skip=skip, source=source, now=utcnow(), tag_ids=tag_ids
     )
     if on_existing == "update":
-        outcome.updated = _update_matched(session, org, stage, stage.matched_rows(), tag_ids)
+        outcome.updated = _update_matched(session, org, stage, matched, tag_ids)
     else:
-        outcome.skipped = existing_rows
+        outcome.skipped = len(skip)
     session.flush()
     return outcome
 
@@ -142,7 +145,7 @@ def _update_matched(
     """Filled cells replace the stored values, blank cells leave them; tags and social
     accounts are added."""
     socials_of: dict[int, list[Social]] = defaultdict(list)
-    for row, _cid, platform, handle, _key in stage.socials():
+    for row, _cid, platform, handle, _key, _id in stage.socials():
         if row in matched:
             socials_of[row].append(Social(platform, handle))
     count = 0
@@ -164,23 +167,13 @@ def _update_matched(
         contact = contact_repository.get(session, org.id, contact_id)
         if contact is None:
             continue
-        values = ContactValues(
-            name=name,
-            email=email,
-            email_key=email_key,
-            phone=phone,
-            channel=channel,
-            address=address,
-        )
-        contact.name = values.name or contact.name
-        if values.email:
-            contact.email, contact.email_key = values.email, values.email_key
-        for attr in ("phone", "channel", "address"):
-            if getattr(values, attr):
-                setattr(contact, attr, getattr(values, attr))
-        merged = dict(contact.custom_fields or {})
-        merged.update(bulk.parse_json(custom, {}))
-        contact.custom_fields = merged
+        contact.name = name or contact.name
+        if email:
+            contact.email, contact.email_key = email, email_key
+        contact.phone = phone or contact.phone
+        contact.channel = channel or contact.channel
+        contact.address = address or contact.address
+        contact.custom_fields = {**(contact.custom_fields or {}), **bulk.parse_json(custom, {})}
         have = {(s.platform, s.handle_key) for s in contact.social_accounts}
         for social in socials_of.get(row, []):
             if (social.platform, social.key) not in have:

@@ -8,16 +8,21 @@ repository: all of its SQL is here.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+import sqlite3
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from kontak.db.base import new_id
+from kontak.import_job.staging import Stage
+
+Match = tuple[int, str, str, str]
 
 KEY_TABLE = "import_key_tmp"
 
@@ -79,48 +84,50 @@ def copy_rows(
     return count
 
 
-def load_keys(session: Session, keys: Iterable[tuple[int, str, str]]) -> None:
-    """Put the file's identity keys in a temporary table (dropped at commit/rollback end)."""
+def attach_stage(session: Session, path: Path) -> None:
+    """SQLite: make the staging file readable as ``stage.*`` inside this transaction."""
+    if not _is_postgres(session):
+        _raw(session).execute("ATTACH DATABASE ? AS stage", (str(path),))
+
+
+def detach_stage(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        raw = connection.connection.dbapi_connection
+        with contextlib.suppress(sqlite3.Error):
+            raw.execute("DETACH DATABASE stage")  # type: ignore[union-attr]
+
+
+def existing_matches(session: Session, organization_id: str, stage: Stage) -> list[Match]:
+    """(row, kind, stored value, contact id) for every staged key an existing contact holds."""
     if _is_postgres(session):
         session.execute(
             text(f"CREATE TEMP TABLE {KEY_TABLE} (row integer, kind text, key text) ON COMMIT DROP")
         )
-    else:
-        session.execute(text(f"DROP TABLE IF EXISTS temp.{KEY_TABLE}"))
-        session.execute(text(f"CREATE TEMP TABLE {KEY_TABLE} (row INTEGER, kind TEXT, key TEXT)"))
-    copy_rows(session, KEY_TABLE, ("row", "kind", "key"), keys)
-    session.execute(text(f"CREATE INDEX ix_{KEY_TABLE} ON {KEY_TABLE} (kind, key)"))
-    if _is_postgres(session):
+        copy_rows(session, KEY_TABLE, ("row", "kind", "key"), stage.keys())
+        session.execute(text(f"CREATE INDEX ix_{KEY_TABLE} ON {KEY_TABLE} (kind, key)"))
         session.execute(text(f"ANALYZE {KEY_TABLE}"))
-
-
-def drop_keys(session: Session) -> None:
-    if not _is_postgres(session):
-        session.execute(text(f"DROP TABLE IF EXISTS temp.{KEY_TABLE}"))
-
-
-def existing_matches(session: Session, organization_id: str) -> Iterator[tuple[int, str, str, str]]:
-    """(row, kind, stored value, contact id) for every key that an existing contact holds."""
+        keys = KEY_TABLE
+    else:
+        keys = "stage.key"
     result = session.execute(
         text(
             f"""
-            SELECT k.row, k.kind, c.email, c.id FROM {KEY_TABLE} k
+            SELECT k.row, k.kind, c.email, c.id FROM {keys} k
               JOIN contact c ON c.organization_id = :org AND c.email_key = k.key
              WHERE k.kind = 'email'
             UNION ALL
-            SELECT k.row, k.kind, c.phone, c.id FROM {KEY_TABLE} k
+            SELECT k.row, k.kind, c.phone, c.id FROM {keys} k
               JOIN contact c ON c.organization_id = :org AND c.phone = k.key
              WHERE k.kind = 'phone'
             UNION ALL
-            SELECT k.row, k.kind, s.handle, s.contact_id FROM {KEY_TABLE} k
+            SELECT k.row, k.kind, s.handle, s.contact_id FROM {keys} k
               JOIN social_account s
                 ON s.organization_id = :org AND s.platform = k.kind AND s.handle_key = k.key
             """
         ),
         {"org": organization_id},
     )
-    for row, kind, value, contact_id in result:
-        yield int(row), str(kind), str(value), str(contact_id)
+    return [(int(row), str(kind), str(value), str(cid)) for row, kind, value, cid in result]
 
 
 def _timestamp(session: Session, now: datetime) -> Any:
@@ -130,36 +137,78 @@ def _timestamp(session: Session, now: datetime) -> Any:
     return now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def insert_contacts(
+def insert_new(
     session: Session,
     organization_id: str,
-    rows: Iterable[tuple[Any, ...]],
+    stage: Stage,
     *,
+    skip: set[int],
     source: str,
     now: datetime,
+    tag_ids: dict[str, str],
 ) -> int:
-    """Insert staged rows ``(row, contact_id, name, email, email_key, phone, channel,
-    address, custom_fields json, tags json)``."""
+    """Insert the staged valid rows (but ``skip``) with their social accounts and tag
+    links; returns how many contacts."""
+    if _is_postgres(session):
+        return _copy_new(session, organization_id, stage, skip, source, now, tag_ids)
+    return _insert_new_sqlite(session, organization_id, skip, source, now)
+
+
+def _insert_new_sqlite(
+    session: Session, organization_id: str, skip: set[int], source: str, now: datetime
+) -> int:
+    # Set-based: the rows go from the attached staging file to the tables inside SQLite.
+    raw = _raw(session)
+    raw.execute("DROP TABLE IF EXISTS temp.import_skip")
+    raw.execute("CREATE TEMP TABLE import_skip (row INTEGER PRIMARY KEY)")
+    raw.executemany("INSERT INTO temp.import_skip VALUES (?)", ((r,) for r in skip))
+    params = {"org": organization_id, "source": source, "now": _timestamp(session, now)}
+    new = "r.valid = 1 AND r.row NOT IN (SELECT row FROM temp.import_skip)"
+    created = raw.execute(
+        f"""
+        INSERT INTO contact (id, organization_id, name, email, email_key, phone, channel,
+                             address, custom_fields, source, created_at, updated_at)
+        SELECT r.contact_id, :org, r.name, r.email, r.email_key, r.phone, r.channel, r.address,
+               CASE WHEN r.custom_fields = '' THEN '{{}}' ELSE r.custom_fields END,
+               :source, :now, :now
+          FROM stage.row r WHERE {new} ORDER BY r.row
+        """,
+        params,
+    ).rowcount
+    raw.execute(
+        f"""
+        INSERT INTO social_account (id, organization_id, contact_id, platform, handle, handle_key)
+        SELECT k.id, :org, r.contact_id, k.kind, k.display, k.key
+          FROM stage.key k JOIN stage.row r ON r.row = k.row
+         WHERE {new} AND k.kind NOT IN ('email', 'phone')
+        """,
+        params,
+    )
+    raw.execute(
+        f"""
+        INSERT OR IGNORE INTO contact_tag (contact_id, tag_id, organization_id)
+        SELECT r.contact_id, t.id, :org
+          FROM stage.row r, json_each(r.tags) j
+          JOIN tag t ON t.organization_id = :org AND t.name = j.value
+         WHERE {new} AND r.tags != ''
+        """,
+        params,
+    )
+    raw.execute("DROP TABLE temp.import_skip")
+    return int(created)
+
+
+def _copy_new(
+    session: Session,
+    organization_id: str,
+    stage: Stage,
+    skip: set[int],
+    source: str,
+    now: datetime,
+    tag_ids: dict[str, str],
+) -> int:
     stamp = _timestamp(session, now)
-
-    def records() -> Iterator[tuple[Any, ...]]:
-        for _row, cid, name, email, email_key, phone, channel, address, custom, _tags in rows:
-            yield (
-                cid,
-                organization_id,
-                name,
-                email,
-                email_key,
-                phone,
-                channel,
-                address,
-                custom or "{}",
-                source,
-                stamp,
-                stamp,
-            )
-
-    return copy_rows(
+    created = copy_rows(
         session,
         "contact",
         (
@@ -176,32 +225,34 @@ def insert_contacts(
             "created_at",
             "updated_at",
         ),
-        records(),
+        (
+            (r[1], organization_id, *r[2:8], r[8] or "{}", source, stamp, stamp)
+            for r in stage.valid_rows()
+            if r[0] not in skip
+        ),
     )
-
-
-def insert_socials(
-    session: Session, organization_id: str, socials: Iterable[tuple[str, str, str, str]]
-) -> int:
-    """Insert ``(contact id, platform, handle, handle key)`` social accounts."""
-    return copy_rows(
+    copy_rows(
         session,
         "social_account",
         ("id", "organization_id", "contact_id", "platform", "handle", "handle_key"),
-        ((new_id(), organization_id, cid, p, h, k) for cid, p, h, k in socials),
+        (
+            (sid, organization_id, cid, platform, handle, key)
+            for row, cid, platform, handle, key, sid in stage.socials()
+            if row not in skip
+        ),
     )
-
-
-def insert_tag_links(
-    session: Session, organization_id: str, links: Iterable[tuple[str, str]]
-) -> int:
-    """Insert ``(contact id, tag id)`` links."""
-    return copy_rows(
+    copy_rows(
         session,
         "contact_tag",
         ("contact_id", "tag_id", "organization_id"),
-        ((cid, tid, organization_id) for cid, tid in links),
+        (
+            (r[1], tag_ids[t], organization_id)
+            for r in stage.valid_rows()
+            if r[0] not in skip and r[9]
+            for t in dict.fromkeys(json.loads(r[9]))
+        ),
     )
+    return created
 
 
 def parse_json(value: str | None, default: Any) -> Any:

@@ -61,7 +61,8 @@ def run(spec: dict[str, Any]) -> int:
     try:
         for row, cells in table.rows:
             checked = checker.check(row, list(cells))
-            stage.add(checked, [cell_text(c) for c in cells], next(ids))
+            texts = cells if kind == "csv" else [cell_text(c) for c in cells]
+            stage.add(checked, texts, next(ids))
             count += 1
             now = time.monotonic()
             if now - last >= PROGRESS_EVERY_S:

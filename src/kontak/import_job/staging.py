@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kontak.db.base import id_sequence
 from kontak.import_job.checks import CheckedRow
 from kontak.messages import Text, restore, stored
 
@@ -24,12 +25,15 @@ CREATE TABLE row (
     name TEXT, email TEXT, email_key TEXT, phone TEXT, channel TEXT, address TEXT,
     custom_fields TEXT, tags TEXT
 );
-CREATE TABLE key (row INTEGER NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, display TEXT);
+CREATE TABLE key (
+    row INTEGER NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, display TEXT, id TEXT
+);
 CREATE TABLE error (row INTEGER NOT NULL, col TEXT, value TEXT, message TEXT NOT NULL, data TEXT);
 CREATE TABLE existing (row INTEGER NOT NULL, kind TEXT, value TEXT, contact_id TEXT NOT NULL);
 """
 BATCH = 5000
-_UNMATCHED = "AND NOT EXISTS (SELECT 1 FROM existing e WHERE e.row = r.row)"
+# One encoder, built once: json.dumps() re-creates it (and checks its options) every call.
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,7 @@ class Stage:
         self._keys: list[tuple[Any, ...]] = []
         self._errors: list[tuple[Any, ...]] = []
         self.tags: set[str] = set()
+        self._ids = id_sequence()
 
     def close(self) -> None:
         self.db.close()
@@ -66,11 +71,12 @@ class Stage:
         v = checked.values
         valid = not checked.errors
         tags = v.get("tags") or []
+        custom = {k: x for k, x in (v.get("custom_fields") or {}).items() if x is not None}
         self.tags.update(tags)
         self._rows.append(
             (
                 checked.row,
-                json.dumps(list(cells), ensure_ascii=False),
+                _dumps(cells),
                 int(valid),
                 contact_id,
                 v.get("name"),
@@ -79,19 +85,19 @@ class Stage:
                 v.get("phone"),
                 v.get("channel"),
                 v.get("address"),
-                json.dumps(
-                    {k: x for k, x in (v.get("custom_fields") or {}).items() if x is not None},
-                    ensure_ascii=False,
-                ),
-                json.dumps(tags, ensure_ascii=False),
+                _dumps(custom) if custom else "",
+                _dumps(tags) if tags else "",
             )
         )
         if v.get("email_key"):
-            self._keys.append((checked.row, "email", v["email_key"], v["email"]))
+            self._keys.append((checked.row, "email", v["email_key"], v["email"], None))
         if v.get("phone"):
-            self._keys.append((checked.row, "phone", v["phone"], v["phone"]))
+            self._keys.append((checked.row, "phone", v["phone"], v["phone"], None))
         for social in v.get("social_accounts") or []:
-            self._keys.append((checked.row, social.platform, social.key, social.handle))
+            # Social accounts get their row id here, so the database can insert them in SQL.
+            self._keys.append(
+                (checked.row, social.platform, social.key, social.handle, next(self._ids))
+            )
         for e in checked.errors:
             self._errors.append((e.row, e.column, e.value, e.message, stored(e.message)))
         if len(self._rows) >= BATCH:
@@ -101,7 +107,7 @@ class Stage:
         with self.db:
             self.db.execute("BEGIN")
             self.db.executemany("INSERT INTO row VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", self._rows)
-            self.db.executemany("INSERT INTO key VALUES (?,?,?,?)", self._keys)
+            self.db.executemany("INSERT INTO key VALUES (?,?,?,?,?)", self._keys)
             self.db.executemany("INSERT INTO error VALUES (?,?,?,?,?)", self._errors)
             self.db.execute("COMMIT")
         self._rows.clear()
@@ -177,21 +183,19 @@ class Stage:
             self.db.execute("BEGIN")
             self.db.executemany("INSERT INTO existing VALUES (?,?,?,?)", matches)
             self.db.execute("COMMIT")
-        self.db.execute("CREATE INDEX IF NOT EXISTS existing_row ON existing (row)")
 
-    def count_existing_rows(self) -> int:
-        return int(self.db.execute("SELECT COUNT(DISTINCT row) FROM existing").fetchone()[0])
-
-    def count_duplicate_rows(self, *, with_existing: bool) -> int:
-        """Rows in a group of in-file duplicates (and, if asked, rows matching contacts)."""
-        rows = """
-            SELECT k.row FROM key k JOIN (
-                SELECT kind, key FROM key GROUP BY kind, key HAVING COUNT(DISTINCT row) > 1
-            ) d ON d.kind = k.kind AND d.key = k.key
-        """
-        if with_existing:
-            rows += " UNION SELECT row FROM existing"
-        return int(self.db.execute(f"SELECT COUNT(DISTINCT row) FROM ({rows})").fetchone()[0])
+    def duplicate_rows(self) -> set[int]:
+        """Rows that share a normalized value with another row of the file."""
+        return {
+            int(row)
+            for (row,) in self.db.execute(
+                """
+                SELECT DISTINCT k.row FROM key k JOIN (
+                    SELECT kind, key FROM key GROUP BY kind, key HAVING COUNT(DISTINCT row) > 1
+                ) d ON d.kind = k.kind AND d.key = k.key
+                """
+            )
+        }
 
     def replace_ambiguity_errors(self, ambiguous: list[tuple[int, list[str]]]) -> None:
         """Record rows that match two different existing contacts as row errors."""
@@ -207,50 +211,25 @@ class Stage:
             self.db.execute("SELECT row, kind, value, contact_id FROM existing ORDER BY row, kind")
         )
 
-    def ambiguous_rows(self) -> list[tuple[int, list[str]]]:
-        """Rows that match two or more different existing contacts."""
-        found = self.db.execute(
-            """
-            SELECT row, GROUP_CONCAT(DISTINCT contact_id) FROM existing
-            GROUP BY row HAVING COUNT(DISTINCT contact_id) > 1 ORDER BY row
-            """
-        )
-        return [(int(row), ids.split(",")) for row, ids in found]
-
-    def matched_rows(self) -> dict[int, str]:
-        """Row → the one existing contact it matches (ambiguous rows left out)."""
-        found = self.db.execute(
-            """
-            SELECT row, MIN(contact_id) FROM existing
-            GROUP BY row HAVING COUNT(DISTINCT contact_id) = 1
-            """
-        )
-        return {int(row): cid for row, cid in found}
-
-    def valid_rows(self, *, new_only: bool = False) -> Iterator[tuple[Any, ...]]:
-        """Valid rows in file order; ``new_only`` leaves out rows matching a contact."""
-        unmatched = (
-            "AND NOT EXISTS (SELECT 1 FROM existing e WHERE e.row = r.row)" if new_only else ""
-        )
+    def valid_rows(self) -> Iterator[tuple[Any, ...]]:
+        """Valid rows in file order: (row, contact id, name, email, email key, phone, channel,
+        address, custom fields JSON, tags JSON)."""
         # A cursor of its own: callers read two of these streams at once.
         yield from self.db.cursor().execute(
-            f"""
+            """
             SELECT row, contact_id, name, email, email_key, phone, channel, address,
                    custom_fields, tags
-            FROM row r WHERE valid = 1 {unmatched} ORDER BY row
+            FROM row WHERE valid = 1 ORDER BY row
             """
         )
 
-    def socials(self, *, new_only: bool = False) -> Iterator[tuple[int, str, str, str, str]]:
-        """(row, contact id, platform, handle, handle key) of the valid rows' accounts."""
-        unmatched = (
-            "AND NOT EXISTS (SELECT 1 FROM existing e WHERE e.row = r.row)" if new_only else ""
-        )
+    def socials(self) -> Iterator[tuple[int, str, str, str, str, str]]:
+        """(row, contact id, platform, handle, handle key, id) of the valid rows' accounts."""
         yield from self.db.cursor().execute(
-            f"""
-            SELECT k.row, r.contact_id, k.kind, k.display, k.key
+            """
+            SELECT k.row, r.contact_id, k.kind, k.display, k.key, k.id
             FROM key k JOIN row r ON r.row = k.row
-            WHERE r.valid = 1 AND k.kind NOT IN ('email', 'phone') {unmatched} ORDER BY k.rowid
+            WHERE r.valid = 1 AND k.kind NOT IN ('email', 'phone') ORDER BY k.rowid
             """
         )
 
