@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 
@@ -33,6 +34,10 @@ class Settings(BaseSettings):
         default=4096, description="Address-space cap of the parsing child process (0: none)."
     )
     parse_timeout_s: float = Field(default=900, description="Longest parse of one file.")
+    parse_workers: int = Field(
+        default_factory=lambda: min(os.cpu_count() or 1, 4),
+        description="Processes that check the rows of a large file (default: the cores, up to 4).",
+    )
     job_stale_after_s: float = Field(
         default=120, description="A processing job without heartbeat this long is failed."
     )

@@ -32,13 +32,26 @@ def new_id() -> str:
 
 
 def id_sequence() -> Iterator[str]:
-    """ULIDs that increase strictly in the order drawn (one import's rows keep file order)."""
-    value = (int(time.time() * 1000) << 80) | (int.from_bytes(os.urandom(10), "big") >> 1)
+    """ULIDs that increase strictly in the order drawn (one import's rows keep file order).
+
+    Only the last four characters (20 bits) change from one id to the next, so they come
+    from a table and the other 22 are encoded once per million ids.
+    """
+    start = (int(time.time() * 1000) << 80) | (int.from_bytes(os.urandom(10), "big") >> 1)
+    return sequence_from(start)
+
+
+def sequence_from(value: int) -> Iterator[str]:
+    """The ULIDs of ``value + 1``, ``value + 2``, … (see :func:`id_sequence`)."""
+    high, first = (value + 1) >> 20, (value + 1) & 0xFFFFF
     while True:
-        value += 1
-        yield _encode(value)
+        prefix = _encode(high << 20)[:22]
+        for n in range(first, 0x100000):
+            yield prefix + _PAIRS[n >> 10] + _PAIRS[n & 0x3FF]
+        high, first = high + 1, 0
 
 
+_PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]
 _FROM_BASE32 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD)
 
 

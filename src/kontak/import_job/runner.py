@@ -113,6 +113,7 @@ def _stage(
             )
         ),
         "memory_limit_mb": settings.parse_memory_limit_mb,
+        "workers": settings.parse_workers,
     }
     spec_file = folder / "spec.json"
     spec_file.write_text(json.dumps(spec), encoding="utf-8")

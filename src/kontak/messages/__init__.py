@@ -55,6 +55,10 @@ class Text(str):
         text.params = params
         return text
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled by key and parameters (the import's worker processes send Texts back).
+        return (_make_text, (self.key, self.params))
+
     def in_locale(self, locale: str) -> str:
         return render(locale, self.key, self.params)
 
@@ -65,6 +69,10 @@ class Text(str):
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Text:
         return cls(data["key"], **{k: _load(v) for k, v in data.get("params", {}).items()})
+
+
+def _make_text(key: str, params: dict[str, Any]) -> Text:
+    return Text(key, **params)
 
 
 def _dump(value: Any) -> Any:
