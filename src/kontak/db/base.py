@@ -37,8 +37,12 @@ def id_sequence() -> Iterator[str]:
     Only the last four characters (20 bits) change from one id to the next, so they come
     from a table and the other 22 are encoded once per million ids.
     """
-    start = (int(time.time() * 1000) << 80) | (int.from_bytes(os.urandom(10), "big") >> 1)
-    return sequence_from(start)
+    return sequence_from(id_start())
+
+
+def id_start() -> int:
+    """A ULID value for now, with room above it for a long sequence."""
+    return (int(time.time() * 1000) << 80) | (int.from_bytes(os.urandom(10), "big") >> 1)
 
 
 def sequence_from(value: int) -> Iterator[str]:

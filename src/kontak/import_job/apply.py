@@ -103,7 +103,7 @@ def _attempt(
     matched = {row: next(iter(ids)) for row, ids in contacts_of.items() if len(ids) == 1}
     errors = stage.count_errors() + len(ambiguous)
     blocking = on_existing == "reject" and bool(contacts_of)
-    duplicate_rows = stage.duplicate_rows()
+    duplicate_rows = stage.duplicate_rows(groups)
     if blocking:
         duplicate_rows |= set(contacts_of)
 

@@ -22,20 +22,21 @@ from pathlib import Path
 from typing import Any
 
 from kontak.custom_field.values import FieldSpec
-from kontak.db.base import id_sequence
+from kontak.db.base import id_start, sequence_from
 from kontak.files.cells import cell_text
 from kontak.files.csv_reader import read_csv
 from kontak.files.errors import FileRejected
 from kontak.files.headers import CUSTOM_PREFIX, map_headers
 from kontak.files.sniff import sniff
 from kontak.files.table import Limits, Table
-from kontak.import_job.checks import CheckedRow, RowChecker
-from kontak.import_job.staging import Stage
+from kontak.import_job.checks import RowChecker
+from kontak.import_job.staging import Records, Stage, records
 from kontak.messages import Text
 
 EXIT_REJECTED = 3
 PROGRESS_EVERY_S = 0.2
 CHUNK_ROWS = 2000
+Chunk = list[tuple[int, list[Any]]]
 PARALLEL_FROM_ROWS = 20_000  # smaller files are checked faster than worker processes start
 
 
@@ -60,15 +61,13 @@ def run(spec: dict[str, Any]) -> int:
         columns, region=spec["region"], fields=fields, max_cell_chars=limits.max_cell_chars
     )
     stage = Stage(Path(spec["stage"]), create=True)
-    ids = id_sequence()
     estimated = table.estimated_rows or 0
     count = 0
     last = 0.0
     workers = int(spec.get("workers", 1)) if estimated >= PARALLEL_FROM_ROWS else 1
     try:
-        for cells, checked in _checked(table, checker, workers):
-            texts = cells if kind == "csv" else [cell_text(c) for c in cells]
-            stage.add(checked, texts, next(ids))
+        for prepared in _prepared(table, checker, workers, start=id_start()):
+            stage.add(prepared)
             count += 1
             now = time.monotonic()
             if now - last >= PROGRESS_EVERY_S:
@@ -94,33 +93,43 @@ def run(spec: dict[str, Any]) -> int:
 _checker: RowChecker | None = None  # the workers' checker, inherited through fork
 
 
-def _check_chunk(chunk: list[tuple[int, list[Any]]]) -> list[CheckedRow]:
+def _prepare(checker: RowChecker, chunk: Chunk, ids: Iterator[str]) -> list[Records]:
+    """Check each row of ``chunk`` and turn it into staging records."""
+    out = []
+    for row, cells in chunk:
+        checked = checker.check(row, list(cells))
+        texts = [c if isinstance(c, str) else cell_text(c) for c in cells]
+        out.append(records(checked, texts, next(ids)))
+    return out
+
+
+def _prepare_in_worker(first_id: int, chunk: Chunk) -> list[Records]:
     assert _checker is not None
-    return [_checker.check(row, list(cells)) for row, cells in chunk]
+    return _prepare(_checker, chunk, sequence_from(first_id))
 
 
-def _checked(
-    table: Table, checker: RowChecker, workers: int
-) -> Iterator[tuple[list[Any], CheckedRow]]:
-    """Each row's cells with its check, in file order; with ``workers`` > 1 the checks run
-    in that many forked processes (both cores), at most two chunks each in flight so that
-    memory stays bounded whatever the file's size."""
+def _prepared(table: Table, checker: RowChecker, workers: int, *, start: int) -> Iterator[Records]:
+    """Each data row's staging records, in file order. Contact ids follow ``start`` by
+    data row, so they follow the file whoever computes them. With ``workers`` > 1 the rows
+    are checked in that many forked processes (both cores), at most two chunks each in
+    flight so that memory stays bounded whatever the file's size."""
     if workers <= 1:
-        for row, cells in table.rows:
-            yield cells, checker.check(row, list(cells))
+        ids = sequence_from(start)
+        for chunk in _chunks(table.rows, CHUNK_ROWS):
+            yield from _prepare(checker, chunk, ids)
         return
     global _checker
     _checker = checker
-    pending: deque[tuple[list[tuple[int, list[Any]]], AsyncResult[list[CheckedRow]]]] = deque()
+    pending: deque[AsyncResult[list[Records]]] = deque()
+    first = start
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         for chunk in _chunks(table.rows, CHUNK_ROWS):
-            pending.append((chunk, pool.apply_async(_check_chunk, (chunk,))))
+            pending.append(pool.apply_async(_prepare_in_worker, (first, chunk)))
+            first += len(chunk)
             if len(pending) >= 2 * workers:
-                done, result = pending.popleft()
-                yield from zip((cells for _, cells in done), result.get(), strict=True)
+                yield from pending.popleft().get()
         while pending:
-            done, result = pending.popleft()
-            yield from zip((cells for _, cells in done), result.get(), strict=True)
+            yield from pending.popleft().get()
         pool.close()
         pool.join()
 

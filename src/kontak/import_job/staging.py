@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kontak.db.base import id_sequence
+from kontak.db.base import new_id
 from kontak.import_job.checks import CheckedRow
 from kontak.messages import Text, restore, stored
 
@@ -34,6 +34,43 @@ CREATE TABLE existing (row INTEGER NOT NULL, kind TEXT, value TEXT, contact_id T
 BATCH = 5000
 # One encoder, built once: json.dumps() re-creates it (and checks its options) every call.
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+Records = tuple[tuple[Any, ...], list[tuple[Any, ...]], list[tuple[Any, ...]], list[str]]
+
+
+def records(checked: CheckedRow, cells: Sequence[str], contact_id: str) -> Records:
+    """The staging rows of one checked spreadsheet row: (row, keys, errors, tags).
+
+    Pure, so that the worker processes that check rows also prepare what is written.
+    """
+    v = checked.values
+    tags = v.get("tags") or []
+    custom = {k: x for k, x in (v.get("custom_fields") or {}).items() if x is not None}
+    row = (
+        checked.row,
+        _dumps(cells),
+        0 if checked.errors else 1,
+        contact_id,
+        v.get("name"),
+        v.get("email"),
+        v.get("email_key"),
+        v.get("phone"),
+        v.get("channel"),
+        v.get("address"),
+        _dumps(custom) if custom else "",
+        _dumps(tags) if tags else "",
+    )
+    keys: list[tuple[Any, ...]] = []
+    if v.get("email_key"):
+        keys.append((checked.row, "email", v["email_key"], v["email"], None))
+    if v.get("phone"):
+        keys.append((checked.row, "phone", v["phone"], v["phone"], None))
+    for social in v.get("social_accounts") or []:
+        # Social accounts get their row id here, so the database can insert them in SQL.
+        keys.append((checked.row, social.platform, social.key, social.handle, new_id()))
+    errors = [(e.row, e.column, e.value, e.message, stored(e.message)) for e in checked.errors]
+    return row, keys, errors, tags
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,46 +97,19 @@ class Stage:
         self._keys: list[tuple[Any, ...]] = []
         self._errors: list[tuple[Any, ...]] = []
         self.tags: set[str] = set()
-        self._ids = id_sequence()
 
     def close(self) -> None:
         self.db.close()
 
     # --- writing (the parsing child) ---------------------------------------------------
 
-    def add(self, checked: CheckedRow, cells: Sequence[str], contact_id: str) -> None:
-        v = checked.values
-        valid = not checked.errors
-        tags = v.get("tags") or []
-        custom = {k: x for k, x in (v.get("custom_fields") or {}).items() if x is not None}
+    def add(self, records: Records) -> None:
+        """Append one row's records (made by :func:`records`, maybe in another process)."""
+        row, keys, errors, tags = records
+        self._rows.append(row)
+        self._keys.extend(keys)
+        self._errors.extend(errors)
         self.tags.update(tags)
-        self._rows.append(
-            (
-                checked.row,
-                _dumps(cells),
-                int(valid),
-                contact_id,
-                v.get("name"),
-                v.get("email"),
-                v.get("email_key"),
-                v.get("phone"),
-                v.get("channel"),
-                v.get("address"),
-                _dumps(custom) if custom else "",
-                _dumps(tags) if tags else "",
-            )
-        )
-        if v.get("email_key"):
-            self._keys.append((checked.row, "email", v["email_key"], v["email"], None))
-        if v.get("phone"):
-            self._keys.append((checked.row, "phone", v["phone"], v["phone"], None))
-        for social in v.get("social_accounts") or []:
-            # Social accounts get their row id here, so the database can insert them in SQL.
-            self._keys.append(
-                (checked.row, social.platform, social.key, social.handle, next(self._ids))
-            )
-        for e in checked.errors:
-            self._errors.append((e.row, e.column, e.value, e.message, stored(e.message)))
         if len(self._rows) >= BATCH:
             self.flush()
 
@@ -144,17 +154,18 @@ class Stage:
 
     def duplicate_groups(self) -> list[DuplicateGroup]:
         """Every normalized value that two or more rows of the file share."""
-        groups = self.db.execute(
-            """
-            SELECT kind, key, MIN(display), GROUP_CONCAT(row) FROM key
-            GROUP BY kind, key HAVING COUNT(DISTINCT row) > 1
-            ORDER BY MIN(row), kind
-            """
-        )
-        return [
-            DuplicateGroup(kind, display, sorted({int(r) for r in rows.split(",")}))
-            for kind, _key, display, rows in groups
-        ]
+        # The GROUP BY reads the (kind, key) index alone; only shared values are looked up.
+        shared = self.db.execute(
+            "SELECT kind, key FROM key GROUP BY kind, key HAVING COUNT(*) > 1"
+        ).fetchall()
+        groups = []
+        for kind, key in shared:
+            found = self.db.execute(
+                "SELECT row, display FROM key WHERE kind = ? AND key = ? ORDER BY row", (kind, key)
+            ).fetchall()
+            groups.append(DuplicateGroup(kind, found[0][1], sorted({int(r) for r, _ in found})))
+        groups.sort(key=lambda g: (g.rows[0], g.kind))
+        return groups
 
     def keys(self) -> Iterator[tuple[int, str, str]]:
         yield from self.db.execute("SELECT row, kind, key FROM key ORDER BY rowid")
@@ -184,18 +195,9 @@ class Stage:
             self.db.executemany("INSERT INTO existing VALUES (?,?,?,?)", matches)
             self.db.execute("COMMIT")
 
-    def duplicate_rows(self) -> set[int]:
+    def duplicate_rows(self, groups: list[DuplicateGroup]) -> set[int]:
         """Rows that share a normalized value with another row of the file."""
-        return {
-            int(row)
-            for (row,) in self.db.execute(
-                """
-                SELECT DISTINCT k.row FROM key k JOIN (
-                    SELECT kind, key FROM key GROUP BY kind, key HAVING COUNT(DISTINCT row) > 1
-                ) d ON d.kind = k.kind AND d.key = k.key
-                """
-            )
-        }
+        return {row for group in groups for row in group.rows}
 
     def replace_ambiguity_errors(self, ambiguous: list[tuple[int, list[str]]]) -> None:
         """Record rows that match two different existing contacts as row errors."""
