@@ -10,6 +10,8 @@ import argparse
 import random
 from pathlib import Path
 
+from kontak.files.headers import TEMPLATE_COLUMNS
+
 FIRST = [
     "Budi",
     "Siti",
@@ -79,21 +81,7 @@ PREFIXES = [
 ]
 TAGS = ["pelanggan", "vip", "prospek", "reseller", "b2b", "promo 11.11"]
 CHANNELS = ["whatsapp", "email", "livechat", "instagram", "telegram", "phone", "sms", ""]
-HEADER = [
-    "name",
-    "email",
-    "phone",
-    "channel",
-    "address",
-    "tags",
-    "facebook",
-    "instagram",
-    "twitter",
-    "tiktok",
-    "linkedin",
-    "telegram",
-    "youtube",
-]
+HEADER = list(TEMPLATE_COLUMNS)
 
 
 def phone_styles(nsn: str) -> list[str]:

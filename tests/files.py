@@ -11,21 +11,9 @@ from typing import Any
 
 import xlsxwriter
 
-TEMPLATE = [
-    "name",
-    "email",
-    "phone",
-    "channel",
-    "address",
-    "tags",
-    "facebook",
-    "instagram",
-    "twitter",
-    "tiktok",
-    "linkedin",
-    "telegram",
-    "youtube",
-]
+from kontak.files.headers import TEMPLATE_COLUMNS
+
+TEMPLATE = list(TEMPLATE_COLUMNS)
 
 
 def csv_bytes(

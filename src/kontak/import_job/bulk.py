@@ -25,6 +25,20 @@ from kontak.import_job.staging import Stage
 Match = tuple[int, str, str, str]
 
 KEY_TABLE = "import_key_tmp"
+CONTACT_COLUMNS = (
+    "id",
+    "organization_id",
+    "name",
+    "email",
+    "email_key",
+    "phone",
+    "channel",
+    "address",
+    "custom_fields",
+    "source",
+    "created_at",
+    "updated_at",
+)
 IMPORT_CACHE_KIB = 128 * 1024
 
 
@@ -172,8 +186,7 @@ def _insert_new_sqlite(
     new = "r.valid = 1 AND r.row NOT IN (SELECT row FROM temp.import_skip)"
     created = raw.execute(
         f"""
-        INSERT INTO contact (id, organization_id, name, email, email_key, phone, channel,
-                             address, custom_fields, source, created_at, updated_at)
+        INSERT INTO contact ({", ".join(CONTACT_COLUMNS)})
         SELECT r.contact_id, :org, r.name, r.email, r.email_key, r.phone, r.channel, r.address,
                CASE WHEN r.custom_fields = '' THEN '{{}}' ELSE r.custom_fields END,
                :source, :now, :now
@@ -217,20 +230,7 @@ def _copy_new(
     created = copy_rows(
         session,
         "contact",
-        (
-            "id",
-            "organization_id",
-            "name",
-            "email",
-            "email_key",
-            "phone",
-            "channel",
-            "address",
-            "custom_fields",
-            "source",
-            "created_at",
-            "updated_at",
-        ),
+        CONTACT_COLUMNS,
         (
             (r[1], organization_id, *r[2:8], r[8] or "{}", source, stamp, stamp)
             for r in stage.valid_rows()

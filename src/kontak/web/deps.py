@@ -13,7 +13,7 @@ from kontak.account import service as account_service
 from kontak.account.roles import Permission, require
 from kontak.account.service import Principal
 from kontak.db.models import Organization
-from kontak.db.session import begin_write
+from kontak.db.session import session_scope
 from kontak.errors import Forbidden, Unauthorized
 from kontak.web import session as web_session
 from kontak.web.i18n import negotiate
@@ -23,17 +23,9 @@ _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 def get_session(request: Request) -> Iterator[Session]:
     """The request's one transaction: committed when the route returns, else rolled back."""
-    session = request.app.state.sessionmaker()
-    try:
-        if request.method not in _READ_METHODS:
-            begin_write(session)
+    write = request.method not in _READ_METHODS
+    with session_scope(request.app.state.sessionmaker, write=write) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 # scope="function": commit before the response is sent, so a failed commit is a failed request.
