@@ -1,14 +1,16 @@
-"""`make bench`: run the benchmarks and print their figures (see docs/benchmarks.md)."""
+"""`make bench`: every figure, at BENCH_ROWS rows (default 100,000); see docs/benchmarks.md."""
 
 from __future__ import annotations
 
 import os
 import sys
 
-from benchmarks import import_csv
+from benchmarks import import_csv, server_figures
 
 if __name__ == "__main__":
     rows = os.environ.get("BENCH_ROWS", "100000")
     runs = os.environ.get("BENCH_RUNS", "3")
     sys.argv = [sys.argv[0], "--rows", rows, "--runs", runs]
     import_csv.main()
+    sys.argv = [sys.argv[0], "--rows", rows]
+    server_figures.main()

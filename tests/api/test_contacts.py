@@ -280,3 +280,12 @@ def test_openapi_lists_the_contract(client: TestClient) -> None:
         "/api/v1/custom-fields",
     ):
         assert path in paths
+
+
+def test_whole_phone_or_email_queries_find_exactly_that_contact(api: TestClient) -> None:
+    budi = api.post(URL, json=contact_payload()).json()
+    api.post(URL, json={"name": "Ani 0812-3456-7890", "phone": "0813-1111-2222"})
+    for q in ("0812-3456-7890", "+62 812 3456 7890", "6281234567890", "BUDI@example.com"):
+        items = api.get(URL, params={"q": q}).json()["items"]
+        assert [c["id"] for c in items] == [budi["id"]], q
+    assert api.get(URL, params={"q": "nobody@example.com"}).json()["items"] == []

@@ -17,6 +17,8 @@ class ContactFilter:
     """List filters; ``q`` is already split into the forms it is searched in."""
 
     text: str | None = None
+    exact_phone: str | None = None
+    exact_email: str | None = None
     phone_prefix: str | None = None
     phone_digits: str | None = None
     tag: str | None = None
@@ -104,6 +106,10 @@ def _conditions(organization_id: str, f: ContactFilter) -> list[ColumnElement[bo
                 Tag.name == f.tag,
             )
         )
+    if f.exact_phone:
+        conditions.append(Contact.phone == f.exact_phone)
+    if f.exact_email:
+        conditions.append(Contact.email_key == f.exact_email)
     if f.text:
         pattern = "%" + _escape_like(f.text.lower()) + "%"
         options: list[ColumnElement[bool]] = [

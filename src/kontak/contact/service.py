@@ -21,6 +21,8 @@ from kontak.contact.normalize import (
     InvalidValue,
     country_code,
     normalize_channel,
+    normalize_email,
+    normalize_phone,
     normalize_tag,
 )
 from kontak.contact.repository import ContactFilter
@@ -182,6 +184,16 @@ def build_filter(
     if errors:
         raise InvalidInput("The filters are not valid.", errors)
     text = (q or "").strip() or None
+    exact = _exact_identity(text, org.default_region) if text else None
+    if exact is not None:
+        # A whole phone number or email address: one indexed look-up, not a scan.
+        field, value = exact
+        return ContactFilter(
+            exact_phone=value if field == "phone" else None,
+            exact_email=value if field == "email" else None,
+            tag=norm_tag,
+            channel=norm_channel,
+        )
     phone_prefix = phone_digits = None
     if text and _PHONE_QUERY.match(text):
         digits = re.sub(r"\D", "", text)
@@ -198,6 +210,20 @@ def build_filter(
         tag=norm_tag,
         channel=norm_channel,
     )
+
+
+def _exact_identity(text: str, region: str) -> tuple[str, str] | None:
+    """("phone", E.164) or ("email", key) when ``q`` is a whole, valid phone or email."""
+    try:
+        if "@" in text:
+            email = normalize_email(text)
+            return ("email", email[1]) if email else None
+        if _PHONE_QUERY.match(text) and len(re.sub(r"\D", "", text)) >= 8:
+            phone = normalize_phone(text, region)
+            return ("phone", phone) if phone else None
+    except InvalidValue:
+        return None
+    return None
 
 
 def _get(session: Session, org: Organization, contact_id: str) -> Contact:
