@@ -38,9 +38,11 @@ def tree_rss_kb(pid: int) -> int:
     return total
 
 
-def run_once(csv_path: Path, work: Path) -> tuple[float, int, int]:
+def run_once(csv_path: Path, work: Path, database_url: str | None = None) -> tuple[float, int, int]:
     env = {**os.environ, "KONTAK_DATA_DIR": str(work), "NO_COLOR": "1"}
     env.pop("KONTAK_DATABASE_URL", None)
+    if database_url:
+        env["KONTAK_DATABASE_URL"] = database_url
     kontak = [sys.executable, "-m", "kontak.cli"]
     subprocess.run([*kontak, "db", "upgrade"], env=env, check=True, capture_output=True)
     subprocess.run(
@@ -107,6 +109,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--postgres",
+        metavar="ADMIN_URL",
+        help="also run on PostgreSQL: a fresh database is made through this admin URL "
+        "(e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test) and dropped after",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
@@ -125,6 +133,60 @@ def main() -> None:
         print(f"kontak import (SQLite): median {med:.2f} s  ({args.rows / med:,.0f} rows/s)")
         print(f"floor csv+executemany:  median {floor:.2f} s  ratio {med / floor:.1f}x")
         print(f"peak RSS (all processes): max {max(peaks) / 1024:.0f} MB")
+        if args.postgres:
+            _postgres(args.postgres, csv_path, base, args.runs, args.rows)
+
+
+def _postgres(admin_url: str, csv_path: Path, base: Path, runs: int, rows: int) -> None:
+    """The same import on PostgreSQL, against COPY of the file into one table as floor."""
+    import uuid
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(admin_url)
+    plain = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    times, floors = [], []
+    for i in range(runs):
+        name = f"kontak_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = admin.set(database=name).render_as_string(hide_password=False)
+        try:
+            work = base / f"pg{i}"
+            work.mkdir()
+            times.append(run_once(csv_path, work, url)[0])
+            floors.append(
+                _copy_floor(
+                    make_url(url)
+                    .set(drivername="postgresql")
+                    .render_as_string(hide_password=False),
+                    csv_path,
+                )
+            )
+        finally:
+            with psycopg.connect(plain, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    med, floor = statistics.median(times), statistics.median(floors)
+    print(f"kontak import (PostgreSQL): median {med:.2f} s  ({rows / med:,.0f} rows/s)")
+    print(f"floor COPY into one table:  median {floor:.2f} s  ratio {med / floor:.1f}x")
+
+
+def _copy_floor(url: str, csv_path: Path) -> float:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        conn.execute("CREATE TABLE floor (" + ",".join(f"c{i} text" for i in range(13)) + ")")
+        start = time.perf_counter()
+        with (
+            conn.cursor() as cur,
+            cur.copy("COPY floor FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
+            csv_path.open("rb") as f,
+        ):
+            while chunk := f.read(1 << 20):
+                copy.write(chunk)
+        conn.commit()
+        return time.perf_counter() - start
 
 
 if __name__ == "__main__":
