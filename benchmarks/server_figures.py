@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx2
 
 from benchmarks.generate import rows, write_csv
-from benchmarks.import_csv import tree_rss_kb
+from benchmarks.import_csv import prepare, tree_rss_kb
 
 
 def kontak(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -66,19 +66,7 @@ def main() -> None:
         work = Path(tmp)
         env = {**os.environ, "KONTAK_DATA_DIR": str(work / "data"), "NO_COLOR": "1"}
         env.pop("KONTAK_DATABASE_URL", None)
-        kontak(env, "db", "upgrade")
-        kontak(
-            env,
-            "user",
-            "create",
-            "bench@contoh.id",
-            "--org",
-            "bench",
-            "--role",
-            "admin",
-            "--password",
-            "benchmark",
-        )
+        prepare(env)
         token = kontak(env, "token", "create", "bench@contoh.id").stdout.strip()
         csv_path = write_csv(work / "seed.csv", args.rows)
         kontak(env, "import", str(csv_path), "--org", "bench")
