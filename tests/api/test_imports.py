@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from python_calamine import CalamineWorkbook
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.api.imports import run_import, upload, wait
@@ -437,3 +438,15 @@ def test_messages_follow_accept_language(api: TestClient) -> None:
         f"/api/v1/imports/{rejected['id']}", headers={"Accept-Language": "id"}
     ).json()
     assert translated["message"].startswith("File berisi kolom yang tidak dikenal Kontak: 'gender'")
+
+
+def test_import_connection_gets_its_foreign_keys_back(engine: Engine) -> None:
+    """The write turns SQLite's per-row foreign-key checks off; the pooled connection must
+    get them back, or later requests would run without them."""
+    from kontak.import_job import bulk
+
+    with engine.connect() as connection:
+        bulk.prepare_connection(connection)
+        bulk.detach_stage(connection)
+        if connection.dialect.name == "sqlite":
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1

@@ -57,6 +57,7 @@ def apply(
         # A connection of our own for the whole step, so that the staging file attached to
         # it (SQLite) is detached before anyone else can use the connection.
         with engine.connect() as connection:
+            bulk.prepare_connection(connection)
             session = sessions(bind=connection)
             try:
                 begin_write(session)

@@ -99,6 +99,15 @@ def copy_rows(
     return count
 
 
+def prepare_connection(connection: Connection) -> None:
+    """SQLite, before the import's transaction: no per-row foreign-key checks. Every row it
+    writes points at the organization, at contacts inserted in the same transaction or at
+    tags it has just ensured; the pragma cannot change inside a transaction, so it is set
+    here and restored in :func:`detach_stage`."""
+    if connection.dialect.name == "sqlite":
+        connection.connection.dbapi_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
+
+
 def attach_stage(session: Session, path: Path) -> None:
     """SQLite: make the staging file readable as ``stage.*`` inside this transaction."""
     if not _is_postgres(session):
@@ -115,6 +124,8 @@ def detach_stage(connection: Connection) -> None:
         with contextlib.suppress(sqlite3.Error):
             raw.execute("DETACH DATABASE stage")  # type: ignore[union-attr]
             raw.execute("PRAGMA main.cache_size = -2000")  # type: ignore[union-attr]
+        with contextlib.suppress(sqlite3.Error):
+            raw.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
 
 
 def existing_matches(session: Session, organization_id: str, stage: Stage) -> list[Match]:
