@@ -132,9 +132,13 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def set_tags(session: Session, contact: Contact, tag_ids: Sequence[str]) -> None:
-    """Replace the contact's tag links; its ``tags`` are reloaded on the next ``get``."""
-    session.execute(delete(ContactTag).where(ContactTag.contact_id == contact.id))
+def set_tags(
+    session: Session, contact: Contact, tag_ids: Sequence[str], *, new: bool = False
+) -> None:
+    """Replace the contact's tag links (``new``: it has none yet); its ``tags`` are reloaded
+    on the next ``get``."""
+    if not new:
+        session.execute(delete(ContactTag).where(ContactTag.contact_id == contact.id))
     if tag_ids:
         session.execute(
             insert(ContactTag),

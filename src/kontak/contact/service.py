@@ -45,7 +45,8 @@ _ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 _PHONE_QUERY = re.compile(r"^[\d\s+().\-]+$")
 
 
-def to_read(contact: Contact) -> ContactRead:
+def to_read(contact: Contact, *, tag_names: list[str] | None = None) -> ContactRead:
+    """The API shape of a contact; ``tag_names`` when its tags are not loaded (just made)."""
     return ContactRead(
         id=contact.id,
         name=contact.name,
@@ -54,9 +55,10 @@ def to_read(contact: Contact) -> ContactRead:
         channel=contact.channel,
         address=contact.address,
         social_accounts=[
-            SocialAccountRead(platform=s.platform, handle=s.handle) for s in contact.social_accounts
+            SocialAccountRead(platform=s.platform, handle=s.handle)
+            for s in sorted(contact.social_accounts, key=lambda s: (s.platform, s.handle_key))
         ],
-        tags=[t.name for t in contact.tags],
+        tags=tag_names if tag_names is not None else [t.name for t in contact.tags],
         custom_fields=dict(contact.custom_fields or {}),
         source=contact.source,
         created_at=contact.created_at,
@@ -96,8 +98,9 @@ def create(
     contact.social_accounts = [_social_row(org.id, s) for s in contact_values.social_accounts]
     tags = tag_service.ensure_tags(session, org.id, contact_values.tags)
     _flush_or_conflict(session, org.id, contact_values, contact, add=True)
-    repository.set_tags(session, contact, [t.id for t in tags])
-    return get(session, org, contact.id)
+    repository.set_tags(session, contact, [t.id for t in tags], new=True)
+    # Everything is known: answer without reading the contact back (three queries saved).
+    return to_read(contact, tag_names=sorted(t.name for t in tags))
 
 
 def get(session: Session, org: Organization, contact_id: str) -> ContactRead:
