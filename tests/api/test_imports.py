@@ -13,6 +13,7 @@ from python_calamine import CalamineWorkbook
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from kontak.config import Settings
 from tests.api.imports import run_import, upload, wait
 from tests.factories import Member, contact_payload, make_member
 from tests.files import TEMPLATE, csv_bytes, far_corner_xlsx, strip_dimension, xlsx_bytes
@@ -450,3 +451,35 @@ def test_import_connection_gets_its_foreign_keys_back(engine: Engine) -> None:
         bulk.detach_stage(connection)
         if connection.dialect.name == "sqlite":
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_a_cli_job_is_never_taken_by_a_servers_worker(
+    settings: Settings, sessions: sessionmaker[Session], admin: Member
+) -> None:
+    """`kontak import` runs its own job; a server sharing the database polls for queued
+    jobs every second and must not take it first."""
+
+    from kontak.account import service as account_service
+    from kontak.db.session import session_scope
+    from kontak.import_job import repository
+    from kontak.import_job import service as import_service
+    from kontak.import_job.runner import WORKER_ID, run_job
+
+    with session_scope(sessions, write=True) as session:
+        org = account_service.get_organization(session, admin.org)
+        job = import_service.start(
+            session,
+            settings,
+            org,
+            user_id=None,
+            filename="a.csv",
+            upload=io.BytesIO(b"name,phone\r\nBudi,0812-3456-7890\r\n"),
+            worker=WORKER_ID,
+        )
+    with session_scope(sessions) as session:
+        assert repository.next_queued(session) is None
+    run_job(settings, sessions, job.id, claimed=True)
+    with session_scope(sessions) as session:
+        done = repository.get_any(session, job.id)
+        assert done is not None
+        assert (done.status, done.created) == ("completed", 1)

@@ -21,7 +21,7 @@ from kontak.files.template import write_template
 from kontak.files.writers import write_csv, write_xlsx
 from kontak.import_job import service
 from kontak.import_job.apply import ON_EXISTING
-from kontak.import_job.runner import run_job
+from kontak.import_job.runner import WORKER_ID, run_job
 from kontak.import_job.schemas import DuplicatesRead, RowErrorRead
 
 
@@ -53,6 +53,7 @@ def import_file(
             upload=upload,
             on_existing=on_existing,
             dry_run=dry_run,
+            worker=WORKER_ID,
         )
     engine = make_engine(
         settings.resolved_database_url, busy_timeout_s=settings.sqlite_busy_timeout_s
@@ -73,7 +74,7 @@ def import_file(
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            run_job(settings, sessions, job.id, on_progress=progress)
+            run_job(settings, sessions, job.id, on_progress=progress, claimed=True)
         with transaction(settings, write=False) as session:
             organization = account_service.get_organization(session, org)
             final = service.get(session, organization, job.id)

@@ -53,13 +53,17 @@ def run_job(
     job_id: str,
     *,
     on_progress: Progress | None = None,
+    claimed: bool = False,
 ) -> None:
-    """Claim ``job_id`` if it is queued and run it to a final status."""
+    """Claim ``job_id`` if it is queued (or take it as ``claimed`` by this process, see
+    ``service.start(worker=...)``) and run it to a final status."""
     with session_scope(sessions, write=True) as session:
-        if not repository.claim(session, job_id, WORKER_ID):
+        if not claimed and not repository.claim(session, job_id, WORKER_ID):
             return
         job = repository.get_any(session, job_id)
         assert job is not None
+        if claimed and (job.status != "processing" or job.worker != WORKER_ID):
+            return
         org = account_repository.get_organization(session, job.organization_id)
         assert org is not None
         fields = custom_field_service.specs(session, org.id)

@@ -12,6 +12,7 @@ from typing import BinaryIO
 from sqlalchemy.orm import Session
 
 from kontak.config import Settings
+from kontak.db.base import utcnow
 from kontak.db.models import ImportJob, Organization
 from kontak.errors import FieldError, InvalidInput, NotFound, PayloadTooLarge
 from kontak.files.report import write_report
@@ -44,8 +45,12 @@ def start(
     upload: BinaryIO,
     on_existing: str = "reject",
     dry_run: bool = False,
+    worker: str | None = None,
 ) -> ImportJobRead:
-    """Save the upload and queue its job; the worker does the rest."""
+    """Save the upload and queue its job; the worker does the rest.
+
+    With ``worker`` the job is created already claimed by it (the CLI runs its own job, and
+    a server's worker sharing the database must not take it first)."""
     if on_existing not in ON_EXISTING:
         raise InvalidInput(
             f"on_existing must be one of {', '.join(ON_EXISTING)}.",
@@ -60,6 +65,9 @@ def start(
         dry_run=dry_run,
         format=_format_from_name(name),
     )
+    if worker is not None:
+        job.status, job.worker = "processing", worker
+        job.started_at = job.heartbeat_at = utcnow()
     repository.add(session, job)
     try:
         _save(upload, source_path(settings, job.id), settings.max_upload_bytes)
