@@ -140,15 +140,6 @@ class Stage:
         found = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return json.loads(found[0]) if found else default
 
-    def set_meta(self, **values: Any) -> None:
-        self.db.executemany(
-            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-            [(k, json.dumps(v, ensure_ascii=False)) for k, v in values.items()],
-        )
-
-    def count_rows(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM row").fetchone()[0])
-
     def count_errors(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM error").fetchone()[0])
 

@@ -14,7 +14,7 @@ from fastapi.templating import Jinja2Templates
 from kontak.account import service as account_service
 from kontak.account.roles import Permission, allows
 from kontak.account.service import Principal
-from kontak.errors import Forbidden, KontakError, Unauthorized
+from kontak.errors import Forbidden, Unauthorized
 from kontak.messages import translate
 from kontak.web import session as web_session
 from kontak.web.deps import SessionDep
@@ -119,9 +119,3 @@ def page_locale(request: Request) -> str:
 
 def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
-
-
-def error_page(request: Request, exc: KontakError, status: int) -> HTMLResponse:
-    return render(
-        request, "error.html", {"message": exc.detail, "status": status}, status_code=status
-    )

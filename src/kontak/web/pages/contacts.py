@@ -113,10 +113,9 @@ def _submitted(form: FormData, fields: list[Any]) -> dict[str, Any]:
         for f in fields
         if f"cf_{f.key}" in form
     }
-    if any(f.type == "boolean" for f in fields):
-        for f in fields:
-            if f.type == "boolean":
-                values["custom_fields"][f.key] = "true" if form.get(f"cf_{f.key}") else "false"
+    for f in fields:
+        if f.type == "boolean":  # an unticked box is not sent at all: it means false
+            values["custom_fields"][f.key] = "true" if form.get(f"cf_{f.key}") else "false"
     return values
 
 
