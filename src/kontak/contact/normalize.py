@@ -36,7 +36,7 @@ EMAIL_MAX = 320
 HANDLE_MAX = 100
 TAG_MAX = 100
 
-_CHANNEL_ALIASES = {
+CHANNEL_ALIASES = {
     "wa": "whatsapp",
     "mail": "email",
     "surel": "email",
@@ -98,6 +98,11 @@ def clean_text(value: object) -> str:
     return unicodedata.normalize("NFC", text.translate(_STRIP)).strip()
 
 
+def collapse_spaces(text: str) -> str:
+    """Every run of white space as one space."""
+    return _WHITESPACE.sub(" ", text)
+
+
 def normalize_name(value: object) -> str:
     name = _WHITESPACE.sub(" ", clean_text(value or ""))
     if not name:
@@ -141,8 +146,19 @@ def email_fast(text: str) -> str | None:
     return f"{local}@{domain}"
 
 
+_SPECIAL_USE = frozenset(SPECIAL_USE_DOMAIN_NAMES)
+
+
 def _special_use(domain: str) -> bool:
-    return any(domain == name or domain.endswith("." + name) for name in SPECIAL_USE_DOMAIN_NAMES)
+    """Whether ``domain`` is, or is under, a special-use name (``test``, ``local``…)."""
+    if domain in _SPECIAL_USE:
+        return True
+    dot = domain.find(".")
+    while dot >= 0:
+        if domain[dot + 1 :] in _SPECIAL_USE:
+            return True
+        dot = domain.find(".", dot + 1)
+    return False
 
 
 @lru_cache(maxsize=64)
@@ -170,6 +186,12 @@ def phone_fast(text: str, digits: str, region: str) -> str | None:
         if not digits.startswith(country):
             return None
         nsn = digits[len(country) :]
+        if national_prefix and nsn.startswith(national_prefix):
+            # "+62 (0)812…": libphonenumber drops a national prefix written after the
+            # country code, unless only the number with it fits the region's pattern.
+            stripped = nsn[len(national_prefix) :]
+            if general.fullmatch(stripped) or not general.fullmatch(nsn):
+                nsn = stripped
     elif national_prefix and digits.startswith(national_prefix):
         nsn = digits[len(national_prefix) :]
     elif not text.startswith("(") and digits.startswith(country):
@@ -252,7 +274,7 @@ def normalize_channel(value: object) -> str | None:
     if not text:
         return None
     key = re.sub(r"[\s_\-.]", "", text)
-    channel = _CHANNEL_ALIASES.get(key, key)
+    channel = CHANNEL_ALIASES.get(key, key)
     if channel not in CHANNELS:
         raise InvalidValue("channel.invalid", value=text, choices=", ".join(CHANNELS))
     return channel

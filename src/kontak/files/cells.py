@@ -12,8 +12,8 @@ ERROR_VALUES = frozenset(
 )
 
 
-_EMPTY = EMPTY_MARKERS | ERROR_VALUES
-_LONGEST_MARKER = max(len(m) for m in _EMPTY)
+EMPTY_CELLS = EMPTY_MARKERS | ERROR_VALUES  # what an empty cell may say instead
+LONGEST_EMPTY = max(len(m) for m in EMPTY_CELLS)
 
 
 def cell_text(value: Any) -> str:
@@ -46,7 +46,7 @@ def clean_cell(value: Any) -> Any:
             return None
         if text[0] == "'":
             text = text[1:].strip()
-        if len(text) <= _LONGEST_MARKER and text.lower() in _EMPTY:
+        if len(text) <= LONGEST_EMPTY and text.lower() in EMPTY_CELLS:
             return None
         return text or None
     return value

@@ -58,6 +58,7 @@ def read_csv(path: Path, limits: Limits) -> Table:
         estimated_rows=estimated,
         encoding=encoding,
         delimiter=delimiter,
+        release=text.close,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kontak.messages import Text
 
 
@@ -15,3 +17,9 @@ class FileRejected(Exception):
         self.message = Text(key, **params)
         super().__init__(self.message)
         self.code = key
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FileRejected:
+        """The rejection another process reported as ``message.to_json()``."""
+        text = Text.from_json(data)
+        return cls(text.key, **text.params)

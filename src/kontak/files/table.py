@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,12 @@ class Table:
     estimated_rows: int | None = None
     encoding: str | None = None
     delimiter: str | None = None
+    release: Callable[[], None] | None = None  # closes the file
+
+    def close(self) -> None:
+        """Release the file, whether the rows were read to the end or not."""
+        if self.release is not None:
+            self.release()
 
 
 def is_blank(cells: list[Any]) -> bool:

@@ -6,18 +6,46 @@ field errors back to the file's own column headers is import-specific.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kontak.contact.normalize import PLATFORMS
-from kontak.contact.validate import validate_contact
-from kontak.custom_field.values import FieldSpec
-from kontak.files.cells import cell_text, clean_cell
+from kontak.contact.normalize import (
+    ADDRESS_MAX,
+    CHANNEL_ALIASES,
+    CHANNELS,
+    NAME_MAX,
+    PLATFORMS,
+    TAG_MAX,
+    InvalidValue,
+    collapse_spaces,
+    email_fast,
+    normalize_handle,
+    phone_fast,
+)
+from kontak.contact.validate import Social, validate_contact
+from kontak.custom_field.values import FieldSpec, coerce
+from kontak.files.cells import EMPTY_CELLS, LONGEST_EMPTY, cell_text, clean_cell
 from kontak.files.headers import CUSTOM_PREFIX, ColumnMap
 from kontak.messages import Text
 
 _SIMPLE = ("name", "email", "phone", "channel", "address", "tags")
+# Channels written exactly as stored or as an alias, lower-cased: what most files hold.
+_PLAIN_CHANNELS = {**{c: c for c in CHANNELS}, **CHANNEL_ALIASES}
+# Phone cells the fast path reads: digits, spaces, dashes, brackets, one leading plus.
+_PLAIN_PHONE = re.compile(r"\+?[\d \-()]+")
+_NOT_DIGITS = str.maketrans("", "", " -()+")
+
+
+def _clean(cell: str) -> str | None:
+    """clean_cell() of a text cell, with the common case (plain text) first."""
+    text = cell.strip()
+    if not text:
+        return None
+    if text[0] == "'" or (len(text) <= LONGEST_EMPTY and text.lower() in EMPTY_CELLS):
+        return clean_cell(cell)  # type: ignore[no-any-return]
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +94,135 @@ class RowChecker:
         ]
         self._ignored = [i for i, f in enumerate(columns.fields) if f is None]
         self._header_of = {f: columns.headers[i] for i, f in enumerate(columns.fields) if f}
+        self._unnamed = [i for i in self._ignored if not columns.headers[i].strip()]
+        self._at = {f: columns.fields.index(f) for f in _SIMPLE if f in columns.fields}
+        self._specs = {spec.key: spec for spec in self.fields}
+        self._required = [spec.key for spec in self.fields if spec.required]
 
     def check(self, row: int, cells: list[Any]) -> CheckedRow:
+        """The row's normalized values and every problem found in it."""
+        values = self.plain(cells)
+        if values is not None:
+            return CheckedRow(row, values, [])
+        return self.check_any(row, cells)
+
+    def plain(self, cells: list[Any]) -> dict[str, Any] | None:
+        """The values of a valid row written the common way (printable ASCII text, numbers
+        and emails in their usual shapes), or None to let :meth:`check_any` decide.
+
+        A fast path for big files: whatever it returns is exactly what :meth:`check_any`
+        returns, which ``tests/unit/test_fast_paths.py`` proves over the generated and
+        real-world files. Anything unusual (an error included) goes the general way.
+        """
+        width = self._width
+        if len(cells) != width:
+            if len(cells) > width:
+                return None
+            cells = [*cells, *([""] * (width - len(cells)))]
+        try:
+            joined = "".join(cells)
+        except TypeError:  # a number or date from a workbook
+            return None
+        if not (joined.isascii() and joined.isprintable()) or len(joined) > self.max_cell_chars:
+            return None
+        for i in self._unnamed:
+            if cells[i].strip():
+                return None
+        at = self._at
+        values: dict[str, Any] = {}
+
+        col = at.get("name")
+        name = _clean(cells[col]) if col is not None else None
+        if not name or len(name) > NAME_MAX:
+            return None
+        values["name"] = collapse_spaces(name) if "  " in name else name
+
+        col = at.get("email")
+        email = _clean(cells[col]) if col is not None and cells[col] else None
+        if email is None:
+            values["email"] = values["email_key"] = None
+        else:
+            normalized = email_fast(email)
+            if normalized is None:
+                return None
+            values["email"], values["email_key"] = normalized, normalized.lower()
+
+        col = at.get("phone")
+        phone = _clean(cells[col]) if col is not None and cells[col] else None
+        if phone is None:
+            values["phone"] = None
+        else:
+            if not _PLAIN_PHONE.fullmatch(phone):
+                return None
+            e164 = phone_fast(phone, phone.translate(_NOT_DIGITS), self.region)
+            if e164 is None:
+                return None
+            values["phone"] = e164
+
+        col = at.get("channel")
+        channel = _clean(cells[col]) if col is not None and cells[col] else None
+        if channel is None:
+            values["channel"] = None
+        else:
+            values["channel"] = _PLAIN_CHANNELS.get(channel.lower())
+            if values["channel"] is None:
+                return None
+
+        col = at.get("address")
+        address = _clean(cells[col]) if col is not None and cells[col] else None
+        if address is not None and len(address) > ADDRESS_MAX:
+            return None
+        values["address"] = address
+
+        socials: list[Social] = []
+        taken: set[tuple[str, str]] = set()
+        for i, platform in self._platforms:
+            cell = _clean(cells[i]) if cells[i] else None
+            if cell is None:
+                continue
+            for part in cell.split(","):
+                if not part.strip():
+                    continue
+                try:
+                    handle = normalize_handle(platform, part)
+                except InvalidValue:
+                    return None
+                if handle is None:
+                    return None
+                if (platform, handle.lower()) not in taken:
+                    taken.add((platform, handle.lower()))
+                    socials.append(Social(platform, handle))
+        values["social_accounts"] = socials
+
+        col = at.get("tags")
+        tags = _clean(cells[col]) if col is not None and cells[col] else None
+        if tags is None:
+            values["tags"] = []
+        else:
+            names = [t.strip().lower() for t in tags.split(",")]
+            if any("  " in t or len(t) > TAG_MAX for t in names):
+                return None
+            values["tags"] = list(dict.fromkeys(t for t in names if t))
+
+        custom: dict[str, Any] = {}
+        for i, key in self._custom:
+            cell = _clean(cells[i]) if cells[i] else None
+            if cell is not None:
+                try:
+                    custom[key] = coerce(self._specs[key], cell)
+                except InvalidValue:
+                    return None
+        for key in self._required:
+            if custom.get(key) is None:
+                return None
+        values["custom_fields"] = custom
+
+        if not (values["phone"] or values["email"] or socials):
+            return None
+        return values
+
+    def check_any(self, row: int, cells: list[Any]) -> CheckedRow:
+        """The general check: any cell, any problem, each reported at its column."""
         errors: list[RowError] = []
         if len(cells) < self._width:
             cells = [*cells, *([""] * (self._width - len(cells)))]

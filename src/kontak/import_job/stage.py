@@ -9,15 +9,17 @@ process) or a runaway parse ends this process only. Protocol on stdout, one line
 
 from __future__ import annotations
 
+import gc
+import itertools
 import json
 import multiprocessing
+import queue
 import resource
 import signal
 import sys
 import time
-from collections import deque
-from collections.abc import Iterator
-from multiprocessing.pool import AsyncResult
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,21 +62,27 @@ def run(spec: dict[str, Any]) -> int:
     checker = RowChecker(
         columns, region=spec["region"], fields=fields, max_cell_chars=limits.max_cell_chars
     )
-    stage = Stage(Path(spec["stage"]), create=True)
+    path = Path(spec["stage"])
     estimated = table.estimated_rows or 0
-    count = 0
-    last = 0.0
     workers = int(spec.get("workers", 1)) if estimated >= PARALLEL_FROM_ROWS else 1
+    job = _Job(kind, source, limits, checker, estimated, id_start())
     try:
-        for prepared in _prepared(table, checker, workers, start=id_start()):
-            stage.add(prepared)
-            count += 1
-            now = time.monotonic()
-            if now - last >= PROGRESS_EVERY_S:
-                last = now
-                _say(f"PROGRESS {count} {max(estimated, count)}")
-        if count == 0:
-            raise FileRejected("file.header_only")
+        if workers <= 1:
+            stage = Stage(path, create=True)
+            try:
+                count = job.stage_rows(table.rows, stage, lambda n: _progress(n, estimated))
+                stage.flush()
+            finally:
+                stage.close()
+            tags = stage.tags
+        else:
+            count, tags = _in_parallel(job, table, path, workers)
+    finally:
+        table.close()
+    if count == 0:
+        raise FileRejected("file.header_only")
+    stage = Stage(path)
+    try:
         stage.finish(
             {
                 "format": kind,
@@ -83,14 +91,56 @@ def run(spec: dict[str, Any]) -> int:
                 "rows_total": count,
                 "encoding": table.encoding,
                 "delimiter": table.delimiter,
-            }
+            },
+            tags,
         )
     finally:
         stage.close()
     return count
 
 
-_checker: RowChecker | None = None  # the workers' checker, inherited through fork
+_last_progress = 0.0
+
+
+def _progress(count: int, estimated: int) -> None:
+    global _last_progress
+    now = time.monotonic()
+    if now - _last_progress >= PROGRESS_EVERY_S:
+        _last_progress = now
+        _say(f"PROGRESS {count} {max(estimated, count)}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """What every process that checks rows of one file needs (inherited through fork)."""
+
+    kind: str
+    source: Path
+    limits: Limits
+    checker: RowChecker
+    estimated: int
+    start: int  # contact ids follow it by data row, so they follow the file
+
+    def stage_rows(
+        self, rows: Iterator[tuple[int, list[Any]]], stage: Stage, progress: Callable[[int], None]
+    ) -> int:
+        """Check and stage every row of ``rows`` (the whole file, one process)."""
+        ids = sequence_from(self.start)
+        count = 0
+        for chunk in _chunks(rows, CHUNK_ROWS):
+            for prepared in _prepare(self.checker, chunk, ids):
+                stage.add(prepared)
+            count += len(chunk)
+            progress(count)
+        return count
+
+    def stage_chunks(self, chunks: Iterable[tuple[int, Chunk]], stage: Stage) -> Iterator[int]:
+        """Check and stage numbered chunks; yields each chunk's size when it is staged."""
+        for number, chunk in chunks:
+            ids = sequence_from(self.start + number * CHUNK_ROWS)
+            for prepared in _prepare(self.checker, chunk, ids):
+                stage.add(prepared)
+            yield len(chunk)
 
 
 def _prepare(checker: RowChecker, chunk: Chunk, ids: Iterator[str]) -> list[Records]:
@@ -103,35 +153,142 @@ def _prepare(checker: RowChecker, chunk: Chunk, ids: Iterator[str]) -> list[Reco
     return out
 
 
-def _prepare_in_worker(first_id: int, chunk: Chunk) -> list[Records]:
-    assert _checker is not None
-    return _prepare(_checker, chunk, sequence_from(first_id))
+def _in_parallel(job: _Job, table: Table, path: Path, workers: int) -> tuple[int, set[str]]:
+    """Stage the file with ``workers`` forked processes (both cores). Each takes a run of
+    consecutive chunks (``CHUNK_ROWS`` rows each; the file's estimated size splits them
+    evenly, the last worker takes whatever is left) and writes a staging file of its own;
+    the first writes the job's staging file itself, the others' are appended to it, still
+    in file order. A CSV is read by every worker (reading is cheap next to checking, and no
+    row crosses a pipe); a workbook is read once, here, and its chunks handed out through
+    bounded queues, so that memory stays bounded whatever the file's size."""
+    context = multiprocessing.get_context("fork")
+    done = context.Array("q", workers, lock=False)  # rows staged, per worker
+    results = context.Queue()
+    shared_read = job.kind != "xlsx"
+    inboxes = [None if shared_read else context.Queue(maxsize=2) for _ in range(workers)]
+    parts = [path, *(path.with_name(f"{path.stem}.part{w}.db") for w in range(1, workers))]
+    chunks = max(1, -(-job.estimated // CHUNK_ROWS))
+    firsts = [w * chunks // workers for w in range(workers)]
+    ranges = [(first, firsts[w + 1] if w + 1 < workers else None) for w, first in enumerate(firsts)]
+    processes = [
+        context.Process(
+            target=_worker,
+            args=(job, w, ranges[w], parts[w], inboxes[w], done, results),
+            daemon=True,
+        )
+        for w in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        if not shared_read:
+            for number, chunk in enumerate(_chunks(table.rows, CHUNK_ROWS)):
+                w = _owner(number, ranges)
+                inbox = inboxes[w]
+                assert inbox is not None
+                while not _put(inbox, (number, chunk)):
+                    _check_workers(processes, results)
+                _progress(sum(done), job.estimated)
+            for inbox in inboxes:
+                assert inbox is not None
+                while not _put(inbox, None):
+                    _check_workers(processes, results)
+        count, tags = 0, set[str]()
+        for _ in range(workers):
+            message = _next_result(results, processes, lambda: _progress(sum(done), job.estimated))
+            count += message[1]
+            tags.update(message[2])
+        for process in processes:
+            process.join()
+        Stage.append(path, parts[1:])
+        return count, tags
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+                process.join()
+        for part in parts[1:]:
+            part.unlink(missing_ok=True)
 
 
-def _prepared(table: Table, checker: RowChecker, workers: int, *, start: int) -> Iterator[Records]:
-    """Each data row's staging records, in file order. Contact ids follow ``start`` by
-    data row, so they follow the file whoever computes them. With ``workers`` > 1 the rows
-    are checked in that many forked processes (both cores), at most two chunks each in
-    flight so that memory stays bounded whatever the file's size."""
-    if workers <= 1:
-        ids = sequence_from(start)
-        for chunk in _chunks(table.rows, CHUNK_ROWS):
-            yield from _prepare(checker, chunk, ids)
-        return
-    global _checker
-    _checker = checker
-    pending: deque[AsyncResult[list[Records]]] = deque()
-    first = start
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        for chunk in _chunks(table.rows, CHUNK_ROWS):
-            pending.append(pool.apply_async(_prepare_in_worker, (first, chunk)))
-            first += len(chunk)
-            if len(pending) >= 2 * workers:
-                yield from pending.popleft().get()
-        while pending:
-            yield from pending.popleft().get()
-        pool.close()
-        pool.join()
+def _owner(number: int, ranges: list[tuple[int, int | None]]) -> int:
+    for w, (first, end) in enumerate(ranges):
+        if number >= first and (end is None or number < end):
+            return w
+    return 0
+
+
+def _worker(
+    job: _Job,
+    me: int,
+    chunks: tuple[int, int | None],
+    part: Path,
+    inbox: Any,
+    done: Any,
+    results: Any,
+) -> None:
+    """One worker process: stage its chunks (numbers ``first`` to ``end``, excluded) into
+    ``part``; report ("ok", rows, tags) or the reason the file is rejected."""
+    first, end = chunks
+    stage = Stage(part, create=True)
+    table: Table | None = None
+    try:
+        mine: Iterator[tuple[int, Chunk]]
+        if inbox is None:
+            table = _open(job.kind, job.source, job.limits)
+            numbered = enumerate(_chunks(table.rows, CHUNK_ROWS))
+            mine = itertools.takewhile(
+                lambda item: end is None or item[0] < end,
+                itertools.dropwhile(lambda item: item[0] < first, numbered),
+            )
+        else:
+            mine = iter(inbox.get, None)
+        for size in job.stage_chunks(mine, stage):
+            done[me] += size
+        stage.flush()
+        results.put(("ok", done[me], sorted(stage.tags)))
+    except FileRejected as exc:
+        results.put(("reject", exc.message.to_json()))
+    except MemoryError:
+        results.put(("reject", Text("file.memory").to_json()))
+    finally:
+        stage.close()
+        if table is not None:
+            table.close()
+
+
+def _put(inbox: Any, item: Any) -> bool:
+    try:
+        inbox.put(item, timeout=PROGRESS_EVERY_S)
+    except queue.Full:
+        return False
+    return True
+
+
+def _next_result(results: Any, processes: list[Any], tick: Callable[[], None]) -> Any:
+    while True:
+        try:
+            message = results.get(timeout=PROGRESS_EVERY_S)
+        except queue.Empty:
+            _check_workers(processes, results)
+            tick()
+            continue
+        if message[0] == "reject":
+            raise FileRejected.from_json(message[1])
+        return message
+
+
+def _check_workers(processes: list[Any], results: Any) -> None:
+    """A worker that died without a word (a signal, the memory cap) ends the staging."""
+    for process in processes:
+        if process.exitcode not in (None, 0):
+            try:  # it may have said why just before it ended
+                message = results.get(timeout=0.5)
+            except queue.Empty:
+                message = None
+            if message and message[0] == "reject":
+                raise FileRejected.from_json(message[1])
+            raise RuntimeError(f"a parsing worker ended with exit code {process.exitcode}")
 
 
 def _chunks(
@@ -178,8 +335,19 @@ def _die_with_parent() -> None:
         pass
 
 
+def _quiet_collector() -> None:
+    """Rows make millions of short-lived tuples and lists and no reference cycles, yet each
+    allocation burst makes Python's cycle collector walk every live object: that was half
+    the CPU of a big import. Objects alive now are never walked again, and collections run
+    far less often (memory stays bounded by RLIMIT_AS and by the chunks in flight)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(200_000, 50, 1_000)
+
+
 def main(argv: list[str]) -> int:
     _die_with_parent()
+    _quiet_collector()
     spec = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
     _cap_memory(int(spec.get("memory_limit_mb", 0)))
     try:

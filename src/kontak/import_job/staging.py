@@ -90,7 +90,6 @@ class Stage:
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=OFF")
         self.db.execute("PRAGMA synchronous=OFF")
-        self.db.execute("PRAGMA temp_store=MEMORY")
         if create:
             self.db.executescript(SCHEMA)
         self._rows: list[tuple[Any, ...]] = []
@@ -124,15 +123,37 @@ class Stage:
         self._keys.clear()
         self._errors.clear()
 
-    def finish(self, meta: dict[str, Any]) -> None:
+    def finish(self, meta: dict[str, Any], tags: set[str]) -> None:
+        """Record the file's facts and index what the runner looks up (after all rows)."""
         self.flush()
-        meta = {**meta, "tags": sorted(self.tags)}
+        meta = {**meta, "tags": sorted(tags)}
         self.db.executemany(
             "INSERT OR REPLACE INTO meta VALUES (?, ?)",
             [(k, json.dumps(v, ensure_ascii=False)) for k, v in meta.items()],
         )
         self.db.execute("CREATE INDEX key_kind_key ON key (kind, key)")
         self.db.execute("CREATE INDEX error_row ON error (row)")
+
+    @staticmethod
+    def append(path: Path, parts: Sequence[Path]) -> None:
+        """Append to the staging file ``path`` the staging files that other worker processes
+        wrote for the rows after its own, in order: rows stay in file order and each row's
+        keys and errors in theirs."""
+        db = sqlite3.connect(path, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=OFF")
+            db.execute("PRAGMA synchronous=OFF")
+            for part in parts:
+                db.execute("ATTACH DATABASE ? AS part", (str(part),))
+                db.execute("BEGIN")
+                for table in ("row", "key", "error"):
+                    db.execute(
+                        f"INSERT INTO main.{table} SELECT * FROM part.{table} ORDER BY rowid"
+                    )
+                db.execute("COMMIT")
+                db.execute("DETACH DATABASE part")
+        finally:
+            db.close()
 
     # --- reading (the runner and the reports) -------------------------------------------
 

@@ -1,0 +1,171 @@
+"""Differential test of the import's fast row path: for every row it accepts,
+``RowChecker.plain`` gives exactly what the general ``RowChecker.check_any`` gives (same
+values, no error). Corpora: the benchmark generator, every real-world file, and rows
+mutated at random in the ways people and spreadsheets write cells."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from benchmarks.generate import HEADER, rows
+
+from kontak.custom_field.values import FieldSpec
+from kontak.files.csv_reader import read_csv
+from kontak.files.errors import FileRejected
+from kontak.files.headers import map_headers
+from kontak.files.table import Limits
+from kontak.import_job.checks import RowChecker
+
+REALWORLD = Path(__file__).resolve().parents[3] / "shared" / "realworld"
+
+FIELDS = [
+    FieldSpec("kota", "Kota", "text"),
+    FieldSpec("umur", "Umur", "number", required=True),
+    FieldSpec("aktif", "Aktif", "boolean"),
+    FieldSpec("lahir", "Lahir", "date"),
+    FieldSpec("paket", "Paket", "select", options=("Gold", "Silver")),
+]
+CUSTOM_HEADERS = ["Kota", "Umur", "Aktif", "Lahir", "Paket"]
+
+# What a cell may turn into: spaces, quotes, case, markers, odd characters, long text.
+MUTATIONS: list[Callable[[str], str]] = [
+    lambda v: "",
+    lambda v: "  " + v + " ",
+    lambda v: "'" + v,
+    lambda v: v.upper(),
+    lambda v: v.replace(" ", "  "),
+    lambda v: v.replace(" ", "\t"),
+    lambda v: v + "\n" + v,
+    lambda v: "-",
+    lambda v: "N/A",
+    lambda v: "#REF!",
+    lambda v: v + "é",
+    lambda v: v + "\ufffd",
+    lambda v: v + "\u200b",
+    lambda v: "x" * 600,
+    lambda v: v + "," + v,
+    lambda v: v + ", ,",
+    lambda v: "https://instagram.com/" + v.lstrip("@"),
+    lambda v: "@" + v,
+    lambda v: v + ".0",
+    lambda v: v + "/0812",
+    lambda v: "+62 (0)" + v,
+    lambda v: "(" + v + ")",
+    lambda v: v + "@",
+    lambda v: v.replace(".", ".."),
+    lambda v: "Whats App",
+    lambda v: "WA",
+    lambda v: "sms",
+    lambda v: "1.234.567,5",
+    lambda v: "12,5",
+    lambda v: "31/12/2000",
+    lambda v: "ya",
+    lambda v: "gold",
+    lambda v: "Gold",
+    lambda v: "=HYPERLINK(1)",
+]
+
+
+def checker(headers: list[str], fields: list[FieldSpec] | None = None) -> RowChecker:
+    fields = fields or []
+    return RowChecker(
+        map_headers(headers, [f.key for f in fields]),
+        region="ID",
+        fields=fields,
+        max_cell_chars=2000,
+    )
+
+
+def assert_agrees(check: RowChecker, row: int, cells: list[Any]) -> bool:
+    """Whether the fast path took the row (and if so, that it agrees)."""
+    fast = check.plain(list(cells))
+    if fast is None:
+        return False
+    slow = check.check_any(row, list(cells))
+    assert slow.errors == [], (cells, slow.errors)
+    assert fast == slow.values, cells
+    return True
+
+
+def test_generated_rows_take_the_fast_path_and_agree() -> None:
+    check = checker(list(HEADER))
+    sample = rows(5000, duplicates=0.01, invalid=0.01)
+    taken = sum(assert_agrees(check, n, cells) for n, cells in enumerate(sample, start=2))
+    assert taken > 0.97 * len(sample)
+
+
+def test_mutated_rows_agree() -> None:
+    rng = random.Random(5)
+    headers = [*HEADER, *CUSTOM_HEADERS]
+    check = checker(headers, FIELDS)
+    base = rows(3000, seed=11)
+    taken = 0
+    for n, cells in enumerate(base, start=2):
+        cells = [*cells, rng.choice(["Bandung", ""]), str(rng.randint(1, 90)), "", "", ""]
+        for _ in range(rng.randint(0, 3)):
+            at = rng.randrange(len(cells))
+            cells[at] = rng.choice(MUTATIONS)(cells[at] or rng.choice(base)[at % 13])
+        if rng.random() < 0.1:
+            cells = cells[: rng.randint(1, len(cells))]
+        if rng.random() < 0.05:
+            cells = [*cells, rng.choice(["", "extra"])]
+        taken += assert_agrees(check, n, cells)
+    assert 0 < taken < len(base)  # both paths are exercised
+
+
+# Real files have their own headers: each template column takes the first column whose
+# header holds one of these words, so that their real cells go through both paths.
+PROJECTION = {
+    "name": ("display name", "first_name", "first name", "name"),
+    "email": ("email", "mail"),
+    "phone": ("mobile", "phone"),
+    "tags": ("tags",),
+    "linkedin": ("linkedin",),
+}
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in REALWORLD.glob("*.csv")))
+def test_realworld_rows_agree(name: str) -> None:
+    try:
+        table = read_csv(REALWORLD / name, Limits())
+    except FileRejected:
+        pytest.skip(f"{name} cannot be read as a table at all")
+    lowered = [h.lower() for h in table.headers]
+    where: dict[int, int] = {}
+    for field, words in PROJECTION.items():
+        found = [i for w in words for i, h in enumerate(lowered) if w in h]
+        if found:
+            where[HEADER.index(field)] = found[0]
+    check = checker(list(HEADER))
+    seen = 0
+    for row, cells in table.rows:
+        projected = [cells[where[i]] if where.get(i, 99) < len(cells) else "" for i in range(13)]
+        assert_agrees(check, row, projected)
+        assert_agrees(check, row, [*cells[: len(HEADER)], *[""] * (13 - len(cells))][:13])
+        seen += 1
+    assert seen > 0
+
+
+def test_rows_the_fast_path_must_leave_to_the_general_check() -> None:
+    check = checker(list(HEADER))
+    good = rows(1)[0]
+    assert check.plain(list(good)) is not None
+    for at, value in [
+        (0, ""),  # no name: an error
+        (1, "budi@@contoh.id"),  # an error
+        (2, "0812-3456"),  # too short: an error
+        (2, "0812 3456 7890 / 0813"),  # two numbers in one cell
+        (2, "8.12345678901E+11"),  # Excel's scientific notation
+        (3, "pigeon"),  # unknown channel
+        (0, "Dédé"),  # non-ASCII text goes the general way
+        (7, "budi!"),  # not a handle
+    ]:
+        cells = list(good)
+        cells[at] = value
+        assert check.plain(cells) is None, (at, value)
+    assert check.plain([*good, "extra"]) is None
+    assert check.plain([1.0, *good[1:]]) is None  # a workbook number

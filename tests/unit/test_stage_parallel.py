@@ -1,0 +1,98 @@
+"""The parsing child stages a big file the same whether one process or several check it:
+same rows in file order, same keys, errors and tags; a file the readers reject is rejected
+the same way, whichever worker meets the bad row."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from benchmarks.generate import HEADER, rows
+
+from kontak.files.errors import FileRejected
+from kontak.import_job import stage
+from tests.files import csv_bytes, xlsx_bytes
+
+ROWS = stage.PARALLEL_FROM_ROWS + 3 * stage.CHUNK_ROWS + 17  # several chunks, a short last one
+
+
+def spec(source: Path, target: Path, workers: int, **limits: Any) -> dict[str, Any]:
+    return {
+        "source": str(source),
+        "stage": str(target),
+        "region": "ID",
+        "fields": [],
+        "limits": {"max_rows": 1_048_576, **limits},
+        "workers": workers,
+    }
+
+
+def dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Everything staged, ids left out (they are drawn afresh for each run)."""
+    db = sqlite3.connect(path)
+    try:
+        return {
+            "row": db.execute(
+                "SELECT row, cells, valid, name, email, email_key, phone, channel, address,"
+                " custom_fields, tags FROM row ORDER BY rowid"
+            ).fetchall(),
+            "key": db.execute("SELECT row, kind, key, display FROM key ORDER BY rowid").fetchall(),
+            "error": db.execute("SELECT * FROM error ORDER BY rowid").fetchall(),
+            "meta": db.execute("SELECT * FROM meta ORDER BY key").fetchall(),
+            "ids": db.execute(
+                "SELECT COUNT(DISTINCT contact_id), MIN(contact_id < lead) FROM"
+                " (SELECT contact_id, LEAD(contact_id) OVER (ORDER BY row) AS lead FROM row)"
+                " WHERE lead IS NOT NULL"
+            ).fetchall(),
+        }
+    finally:
+        db.close()
+
+
+def contact_rows() -> list[list[str]]:
+    data = rows(ROWS, duplicates=0.01, invalid=0.01)
+    data[5][1] = "bukan email"  # errors near the start, the chunk edges and the end
+    data[stage.CHUNK_ROWS * 7][2] = "0812"
+    data[-1][0] = ""
+    return [list(HEADER), *data]
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_parallel_staging_equals_one_process(tmp_path: Path, kind: str) -> None:
+    source = tmp_path / f"contacts.{kind}"
+    table = contact_rows()
+    source.write_bytes(csv_bytes(table) if kind == "csv" else xlsx_bytes(table))
+    one, two = tmp_path / "one.db", tmp_path / "two.db"
+    assert stage.run(spec(source, one, workers=1)) == ROWS
+    assert stage.run(spec(source, two, workers=2)) == ROWS
+    single, parallel = dump(one), dump(two)
+    assert parallel == single
+    assert len(single["row"]) == ROWS
+    assert [r[0] for r in single["row"]] == sorted(r[0] for r in single["row"])
+    assert single["ids"] == [(ROWS - 1, 1)]  # each id below the next: distinct, in file order
+    assert {r[0] for r in single["error"]} >= {7, stage.CHUNK_ROWS * 7 + 2, ROWS + 1}
+    assert not list(tmp_path.glob("*.part*.db"))  # the workers' files are gone
+
+
+def test_a_malformed_row_far_into_the_file_rejects_it_in_parallel(tmp_path: Path) -> None:
+    source = tmp_path / "contacts.csv"
+    data = csv_bytes(contact_rows())
+    lines = data.split(b"\r\n")
+    bad = ROWS - 100
+    lines[bad] = b'Budi,"budi@contoh.id,0812'  # a quote that never closes
+    source.write_bytes(b"\r\n".join(lines))
+    with pytest.raises(FileRejected) as caught:
+        stage.run(spec(source, tmp_path / "stage.db", workers=2))
+    assert caught.value.code == "file.malformed_csv"
+    assert caught.value.message.params["row"] == bad + 1
+    assert not list(tmp_path.glob("*.part*.db"))
+
+
+def test_too_many_rows_is_rejected_in_parallel(tmp_path: Path) -> None:
+    source = tmp_path / "contacts.csv"
+    source.write_bytes(csv_bytes(contact_rows()))
+    with pytest.raises(FileRejected) as caught:
+        stage.run(spec(source, tmp_path / "stage.db", workers=2, max_rows=ROWS - 1))
+    assert caught.value.code == "file.too_many_rows"
