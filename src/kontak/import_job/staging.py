@@ -29,6 +29,7 @@ CREATE TABLE key (
     row INTEGER NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, display TEXT, id TEXT
 );
 CREATE TABLE error (row INTEGER NOT NULL, col TEXT, value TEXT, message TEXT NOT NULL, data TEXT);
+CREATE TABLE tag_link (row INTEGER NOT NULL, name TEXT NOT NULL);
 CREATE TABLE existing (row INTEGER NOT NULL, kind TEXT, value TEXT, contact_id TEXT NOT NULL);
 """
 BATCH = 5000
@@ -95,6 +96,7 @@ class Stage:
         self._rows: list[tuple[Any, ...]] = []
         self._keys: list[tuple[Any, ...]] = []
         self._errors: list[tuple[Any, ...]] = []
+        self._tag_links: list[tuple[int, str]] = []
         self.tags: set[str] = set()
 
     def close(self) -> None:
@@ -108,7 +110,9 @@ class Stage:
         self._rows.append(row)
         self._keys.extend(keys)
         self._errors.extend(errors)
-        self.tags.update(tags)
+        if tags:
+            self.tags.update(tags)
+            self._tag_links.extend((row[0], t) for t in tags)
         if len(self._rows) >= BATCH:
             self.flush()
 
@@ -118,10 +122,12 @@ class Stage:
             self.db.executemany("INSERT INTO row VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", self._rows)
             self.db.executemany("INSERT INTO key VALUES (?,?,?,?,?)", self._keys)
             self.db.executemany("INSERT INTO error VALUES (?,?,?,?,?)", self._errors)
+            self.db.executemany("INSERT INTO tag_link VALUES (?,?)", self._tag_links)
             self.db.execute("COMMIT")
         self._rows.clear()
         self._keys.clear()
         self._errors.clear()
+        self._tag_links.clear()
 
     def finish(self, meta: dict[str, Any], tags: set[str]) -> None:
         """Record the file's facts and index what the runner looks up (after all rows)."""
@@ -146,7 +152,7 @@ class Stage:
             for part in parts:
                 db.execute("ATTACH DATABASE ? AS part", (str(part),))
                 db.execute("BEGIN")
-                for table in ("row", "key", "error"):
+                for table in ("row", "key", "error", "tag_link"):
                     db.execute(
                         f"INSERT INTO main.{table} SELECT * FROM part.{table} ORDER BY rowid"
                     )
