@@ -4,8 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, exists, insert, or_, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    delete,
+    exists,
+    insert,
+    null,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import Session, selectinload
 
 from kontak.db.models import Contact, ContactTag, SocialAccount, Tag
@@ -91,6 +103,68 @@ def list_page(
     if before_id:
         stmt = stmt.where(Contact.id < before_id)
     return list(session.scalars(stmt.order_by(Contact.id.desc()).limit(limit)))
+
+
+ExportRow = tuple[str, str, str | None, str | None, str | None, str | None, Any]
+
+
+def export_page(
+    session: Session,
+    organization_id: str,
+    filters: ContactFilter,
+    *,
+    limit: int,
+    before_id: str | None = None,
+    custom_fields: bool = True,
+) -> list[ExportRow]:
+    """Like :func:`list_page`, as plain rows (id, name, email, phone, channel, address,
+    custom fields or None): an export reads a million of them, and ORM objects cost ~50 µs
+    each."""
+    stmt = select(
+        Contact.id,
+        Contact.name,
+        Contact.email,
+        Contact.phone,
+        Contact.channel,
+        Contact.address,
+        Contact.custom_fields if custom_fields else null(),
+    ).where(Contact.organization_id == organization_id)
+    for condition in _conditions(organization_id, filters):
+        stmt = stmt.where(condition)
+    if before_id:
+        stmt = stmt.where(Contact.id < before_id)
+    stmt = stmt.order_by(Contact.id.desc()).limit(limit)
+    return [tuple(row) for row in session.connection().execute(stmt)]
+
+
+def links_of(
+    session: Session, contact_ids: Sequence[str], *, contiguous: bool
+) -> tuple[dict[str, list[tuple[str, str]]], dict[str, list[str]]]:
+    """Each contact's social accounts (platform, handle; in the contact's own order) and
+    tag names (sorted). With ``contiguous`` the ids are every contact of the organization
+    between the first and the last (an unfiltered page): one range scan each instead of a
+    list of thousands of ids. (Links of other organizations' contacts whose ids fall in the
+    range may come back; they are never asked for. Filtering on the organization here
+    would make the planner walk the organization's whole index.)"""
+    socials = select(SocialAccount.contact_id, SocialAccount.platform, SocialAccount.handle)
+    tags = select(ContactTag.contact_id, Tag.name).join(Tag, Tag.id == ContactTag.tag_id)
+    if contiguous:
+        low, high = min(contact_ids), max(contact_ids)
+        socials = socials.where(SocialAccount.contact_id.between(low, high))
+        tags = tags.where(ContactTag.contact_id.between(low, high))
+    else:
+        socials = socials.where(SocialAccount.contact_id.in_(contact_ids))
+        tags = tags.where(ContactTag.contact_id.in_(contact_ids))
+    connection = session.connection()
+    handles: dict[str, list[tuple[str, str]]] = {}
+    for contact_id, platform, handle in connection.execute(
+        socials.order_by(SocialAccount.platform, SocialAccount.handle_key)
+    ):
+        handles.setdefault(contact_id, []).append((platform, handle))
+    names: dict[str, list[str]] = {}
+    for contact_id, name in connection.execute(tags.order_by(Tag.name)):
+        names.setdefault(contact_id, []).append(name)
+    return handles, names
 
 
 def _conditions(organization_id: str, f: ContactFilter) -> list[ColumnElement[bool]]:

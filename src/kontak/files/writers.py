@@ -26,8 +26,10 @@ def csv_chunks(header: Sequence[str], rows: Iterable[Sequence[str]]) -> Iterator
     writer = csv.writer(buffer, lineterminator="\r\n")
     buffer.write("\ufeff")
     writer.writerow([escape_formula(h) for h in header])
+    starts = frozenset(_FORMULA_START)
     for count, row in enumerate(rows, 1):
-        writer.writerow([escape_formula(c) for c in row])
+        # escape_formula() inlined: a million-row export calls it 13 million times.
+        writer.writerow([("'" + c) if c[:1] in starts else c for c in row])
         if count % 2000 == 0:
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)
