@@ -483,3 +483,36 @@ def test_a_cli_job_is_never_taken_by_a_servers_worker(
         done = repository.get_any(session, job.id)
         assert done is not None
         assert (done.status, done.created) == ("completed", 1)
+
+
+def test_values_with_quotes_commas_backslashes_and_line_breaks_arrive_intact(
+    api: TestClient,
+) -> None:
+    # The bulk write builds CSV (PostgreSQL COPY) or SQL (SQLite) from these: nothing may
+    # be lost or reinterpreted on the way.
+    api.post("/api/v1/custom-fields", json={"key": "catatan", "type": "text"})
+    odd = [
+        [
+            'Budi "Bos" Santoso, Jr.',
+            "budi@contoh.id",
+            "",
+            "",
+            'Jl. A\\B, "Blok C"\nLantai 2',
+            "x,y",
+        ],
+        ["\\N", "", "081234567890", "", "\\", ""],
+        ["Ana\\tB", "", "081234567891", "", '""', "a\\b"],
+    ]
+    header = ["name", "email", "phone", "channel", "address", "tags", "catatan"]
+    data = csv_bytes([header, *([*r, r[0] + "\n{}"] for r in odd)])
+    job = run_import(api, data)
+    assert job["status"] == "completed", api.get(f"/api/v1/imports/{job['id']}/errors").json()
+    stored = {c["name"]: c for c in contacts(api)}
+    budi = stored['Budi "Bos" Santoso, Jr.']
+    assert budi["address"] == 'Jl. A\\B, "Blok C"\nLantai 2'
+    assert sorted(budi["tags"]) == ["x", "y"]
+    assert budi["custom_fields"] == {"catatan": 'Budi "Bos" Santoso, Jr.\n{}'}
+    assert stored["\\N"]["address"] == "\\"
+    assert stored["\\N"]["email"] is None
+    assert stored["Ana\\tB"]["address"] == '""'
+    assert stored["Ana\\tB"]["tags"] == ["a\\b"]

@@ -139,8 +139,9 @@ def existing_matches(session: Session, organization_id: str, stage: Stage) -> li
         session.execute(
             text(f"CREATE TEMP TABLE {KEY_TABLE} (row integer, kind text, key text) ON COMMIT DROP")
         )
-        copy_rows(session, KEY_TABLE, ("row", "kind", "key"), stage.keys())
-        session.execute(text(f"CREATE INDEX ix_{KEY_TABLE} ON {KEY_TABLE} (kind, key)"))
+        _copy_text(session, KEY_TABLE, ("row", "kind", "key"), stage, _KEY_LINES, {})
+        # No index: ANALYZE lets the planner hash-join the keys with the organization's
+        # contacts (building an index on a temporary table of 2M keys alone took 4 s).
         session.execute(text(f"ANALYZE {KEY_TABLE}"))
         keys = KEY_TABLE
     else:
@@ -233,6 +234,91 @@ def _insert_new_sqlite(
     return int(created)
 
 
+def _quoted(column: str) -> str:
+    """SQLite expression: a text ``column`` as a quoted field of a CSV line (NULL: empty)."""
+    return (
+        f"CASE WHEN {column} IS NULL THEN '' "
+        f"""WHEN instr({column}, '"') THEN '"' || replace({column}, '"', '""') || '"' """
+        f"""ELSE '"' || {column} || '"' END"""
+    )
+
+
+def _plain(column: str) -> str:
+    """A column that never holds a quote, comma or line break (ids, E.164, codes)."""
+    return f"coalesce({column}, '')"
+
+
+def _line(*fields: str) -> str:
+    return " || ',' || ".join(fields)
+
+
+_KEY_LINES = "SELECT " + _line("k.row", _plain("k.kind"), _quoted("k.key")) + " FROM key k"
+_NEW = "r.valid = 1 AND r.row NOT IN (SELECT row FROM temp.import_skip)"
+_CONTACT_LINES = (
+    "SELECT "
+    + _line(
+        _plain("r.contact_id"),
+        _plain(":org"),
+        _quoted("r.name"),
+        _quoted("r.email"),
+        _quoted("r.email_key"),
+        _plain("r.phone"),
+        _plain("r.channel"),
+        _quoted("r.address"),
+        _quoted("CASE WHEN r.custom_fields = '' THEN '{}' ELSE r.custom_fields END"),
+        _quoted(":source"),
+        _plain(":now"),
+        _plain(":now"),
+    )
+    + f" FROM row r WHERE {_NEW} ORDER BY r.row"
+)
+_SOCIAL_LINES = (
+    "SELECT "
+    + _line(
+        _plain("k.id"),
+        _plain(":org"),
+        _plain("r.contact_id"),
+        _plain("k.kind"),
+        _quoted("k.display"),
+        _quoted("k.key"),
+    )
+    + f" FROM key k JOIN row r ON r.row = k.row WHERE {_NEW} AND k.kind NOT IN ('email', 'phone')"
+)
+_TAG_LINES = (
+    "SELECT "
+    + _line(_plain("r.contact_id"), _plain("t.id"), _plain(":org"))
+    + " FROM tag_link l JOIN row r ON r.row = l.row JOIN temp.import_tag t ON t.name = l.name"
+    + f" WHERE {_NEW}"
+)
+
+
+def _copy_text(
+    session: Session,
+    table: str,
+    columns: Sequence[str],
+    stage: Stage,
+    query: str,
+    params: dict[str, Any],
+) -> int:
+    """COPY into ``table`` the CSV lines that ``query`` makes in the staging file: SQLite
+    writes them itself, so no row is built in Python (1M contacts: 13 s -> a few)."""
+    cols = ", ".join(f'"{c}"' for c in columns)
+    count = 0
+    cursor = stage.db.cursor()
+    try:
+        cursor.execute(query, params)
+        with (
+            _raw(session).cursor() as pg,
+            pg.copy(f'COPY "{table}" ({cols}) FROM STDIN WITH (FORMAT csv)') as copy,
+        ):
+            while lines := cursor.fetchmany(5000):
+                copy.write("\n".join(line for (line,) in lines) + "\n")
+                count += len(lines)
+    finally:
+        cursor.close()
+    return count
+
+
 def _copy_new(
     session: Session,
     organization_id: str,
@@ -242,38 +328,36 @@ def _copy_new(
     now: datetime,
     tag_ids: dict[str, str],
 ) -> int:
-    stamp = _timestamp(session, now)
-    created = copy_rows(
-        session,
-        "contact",
-        CONTACT_COLUMNS,
-        (
-            (r[1], organization_id, *r[2:8], r[8] or "{}", source, stamp, stamp)
-            for r in stage.valid_rows()
-            if r[0] not in skip
-        ),
-    )
-    copy_rows(
-        session,
-        "social_account",
-        ("id", "organization_id", "contact_id", "platform", "handle", "handle_key"),
-        (
-            (sid, organization_id, cid, platform, handle, key)
-            for row, cid, platform, handle, key, sid in stage.socials()
-            if row not in skip
-        ),
-    )
-    copy_rows(
-        session,
-        "contact_tag",
-        ("contact_id", "tag_id", "organization_id"),
-        (
-            (r[1], tag_ids[t], organization_id)
-            for r in stage.valid_rows()
-            if r[0] not in skip and r[9]
-            for t in dict.fromkeys(json.loads(r[9]))
-        ),
-    )
+    db = stage.db
+    db.execute("DROP TABLE IF EXISTS temp.import_skip")
+    db.execute("CREATE TEMP TABLE import_skip (row INTEGER PRIMARY KEY)")
+    db.executemany("INSERT INTO temp.import_skip VALUES (?)", ((r,) for r in skip))
+    db.execute("DROP TABLE IF EXISTS temp.import_tag")
+    db.execute("CREATE TEMP TABLE import_tag (name TEXT PRIMARY KEY, id TEXT NOT NULL)")
+    db.executemany("INSERT INTO temp.import_tag VALUES (?, ?)", tag_ids.items())
+    stamp = now.astimezone(UTC).isoformat()
+    params = {"org": organization_id, "source": source, "now": stamp}
+    try:
+        created = _copy_text(session, "contact", CONTACT_COLUMNS, stage, _CONTACT_LINES, params)
+        _copy_text(
+            session,
+            "social_account",
+            ("id", "organization_id", "contact_id", "platform", "handle", "handle_key"),
+            stage,
+            _SOCIAL_LINES,
+            params,
+        )
+        _copy_text(
+            session,
+            "contact_tag",
+            ("contact_id", "tag_id", "organization_id"),
+            stage,
+            _TAG_LINES,
+            params,
+        )
+    finally:
+        db.execute("DROP TABLE IF EXISTS temp.import_skip")
+        db.execute("DROP TABLE IF EXISTS temp.import_tag")
     return created
 
 

@@ -1,0 +1,229 @@
+"""What every benchmark script shares: a prepared Kontak data folder, a real `kontak serve`
+on loopback, peak RSS of a process tree, percentiles, and the results table.
+
+Each figure is measured the way a user meets it: over HTTP against a real server (or with
+the real CLI), never by calling functions in-process.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2
+
+ORG = "bench"
+ADMIN = "bench@contoh.id"
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """One line of the results table."""
+
+    figure: str
+    n: int
+    runs: int
+    median: str
+    detail: str = ""
+    target: str = ""
+
+
+def tree_rss_kb(pid: int) -> int:
+    """RSS of ``pid`` and all its descendants, in KiB."""
+    total = 0
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            with open(f"/proc/{current}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as f:
+                    stack.extend(int(c) for c in f.read().split())
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return total
+
+
+class PeakRss:
+    """Samples a process tree's RSS every 20 ms while in the ``with`` block."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_kb = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            self.peak_kb = max(self.peak_kb, tree_rss_kb(self.pid))
+            time.sleep(0.02)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    @property
+    def mb(self) -> float:
+        return self.peak_kb / 1024
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def kontak(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "kontak.cli", *args],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout
+
+
+class Kontak:
+    """A data folder (SQLite, or a fresh PostgreSQL database) with the organization
+    ``bench``, its admin and an API token."""
+
+    def __init__(self, work: Path, postgres_admin_url: str | None = None) -> None:
+        self.work = work
+        self.env = {**os.environ, "KONTAK_DATA_DIR": str(work), "NO_COLOR": "1"}
+        self.env.pop("KONTAK_DATABASE_URL", None)
+        self._pg: tuple[str, str] | None = None
+        if postgres_admin_url:
+            self._pg = _create_database(postgres_admin_url)
+            self.env["KONTAK_DATABASE_URL"] = self._pg[1]
+        kontak(self.env, "db", "upgrade")
+        kontak(
+            self.env,
+            *("user", "create", ADMIN, "--org", ORG, "--role", "admin"),
+            *("--password", "benchmark"),
+        )
+        self.token = kontak(self.env, "token", "create", ADMIN).strip()
+
+    @property
+    def database_url(self) -> str | None:
+        return self._pg[1] if self._pg else None
+
+    def drop(self) -> None:
+        if self._pg:
+            _drop_database(*self._pg)
+            self._pg = None
+
+    @contextmanager
+    def serve(self) -> Iterator[Server]:
+        port = 18000 + random.randint(0, 1999)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kontak.cli", "serve", "--port", str(port)],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        server = Server(process, f"http://127.0.0.1:{port}", self.token)
+        try:
+            server.wait_ready()
+            yield server
+        finally:
+            process.terminate()
+            process.wait(60)
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    base: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def client(self, timeout: float = 600) -> httpx2.Client:
+        return httpx2.Client(base_url=self.base, headers=self.headers, timeout=timeout)
+
+    def wait_ready(self) -> None:
+        for _ in range(300):
+            try:
+                if httpx2.get(f"{self.base}/api/v1/health", timeout=1).status_code == 200:
+                    return
+            except httpx2.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("kontak serve did not start")
+
+    def import_file(
+        self, path: Path, http: httpx2.Client
+    ) -> tuple[float, float, dict[str, object]]:
+        """Upload ``path`` and wait for the job's end: (seconds from upload accepted to the
+        job's end, seconds including the upload, the job)."""
+        start = time.perf_counter()
+        with path.open("rb") as f:
+            response = http.post("/api/v1/imports", files={"file": (path.name, f)})
+        response.raise_for_status()
+        accepted = time.perf_counter()
+        job_id = response.json()["id"]
+        while True:
+            job = http.get(f"/api/v1/imports/{job_id}").json()
+            if job["status"] in ("completed", "rejected", "failed"):
+                end = time.perf_counter()
+                return end - accepted, end - start, job
+            time.sleep(0.05)
+
+
+def _create_database(admin_url: str) -> tuple[str, str]:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(admin_url)
+    plain = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"kontak_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return plain, admin.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_database(plain_admin: str, url: str) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    name = make_url(url).database
+    with psycopg.connect(plain_admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def plain_postgres_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def print_table(figures: list[Figure]) -> None:
+    print()
+    print("| figure | N | runs | median | detail | target |")
+    print("|---|---|---|---|---|---|")
+    for f in figures:
+        print(f"| {f.figure} | {f.n:,} | {f.runs} | {f.median} | {f.detail} | {f.target} |")
+    sys.stdout.flush()
