@@ -46,7 +46,11 @@ format: install
 	$(BIN)/ruff check --fix src tests benchmarks
 	$(BIN)/ruff format src tests benchmarks
 
+# The creation figure uses wrk (a C load generator, Debian's package): installed when missing
+# and we may (root with apt-get); without it that figure says "skipped".
 bench: install
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get install -y -qq wrk >/dev/null; } || echo "No wrk: the creation figure will be skipped"
 	$(BIN)/python -m benchmarks
 
 clean:

@@ -1,19 +1,50 @@
-"""`make bench`: every figure, at BENCH_ROWS rows (default 100,000); see docs/benchmarks.md."""
+"""`make bench`: every figure of the performance issue, printed as one table.
+
+BENCH_ROWS (default 100,000) sets N; BENCH_RUNS (default 3) the runs per import figure;
+BENCH_POSTGRES (an admin URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test) adds
+the PostgreSQL imports, each into a database made and dropped for it. Each figure also has
+its own script (python -m benchmarks.<name> --help); docs/benchmarks.md records results.
+"""
 
 from __future__ import annotations
 
 import os
-import sys
+import platform
+import tempfile
+import time
+from pathlib import Path
 
-from benchmarks import import_csv, server_figures
+from benchmarks import create, export, import_file, search
+from benchmarks.harness import Figure, print_table, seed
+
+
+def main() -> None:
+    rows = int(os.environ.get("BENCH_ROWS", "100000"))
+    runs = int(os.environ.get("BENCH_RUNS", "3"))
+    postgres = os.environ.get("BENCH_POSTGRES") or None
+    print(
+        f"# {time.strftime('%Y-%m-%d')} · {platform.node()} · {os.cpu_count()} cores · "
+        f"Python {platform.python_version()} · N={rows:,} · runs={runs}",
+        flush=True,
+    )
+    table: list[Figure] = []
+    for fmt, rejected in (("csv", False), ("csv", True), ("xlsx", False)):
+        table += import_file.figures(
+            rows, runs, fmt=fmt, rejected=rejected, postgres=None if rejected else postgres
+        )
+        print_table(table[-2:] if postgres and not rejected else table[-1:])
+    with tempfile.TemporaryDirectory() as tmp:
+        kontak = seed(Path(tmp), rows)
+        with kontak.serve() as server:
+            for figures in (
+                search.figures(kontak, server, rows, 200),
+                export.figures(kontak, server, rows, runs),
+                create.figures(kontak, server, 10, [1, 8, 32]),
+            ):
+                table += figures
+                print_table(figures)
+    print_table(table)
+
 
 if __name__ == "__main__":
-    rows = os.environ.get("BENCH_ROWS", "100000")
-    runs = os.environ.get("BENCH_RUNS", "3")
-    postgres = os.environ.get("BENCH_POSTGRES", "")  # an admin URL adds the PostgreSQL figures
-    sys.argv = [sys.argv[0], "--rows", rows, "--runs", runs]
-    if postgres:
-        sys.argv += ["--postgres", postgres]
-    import_csv.main()
-    sys.argv = [sys.argv[0], "--rows", rows]
-    server_figures.main()
+    main()

@@ -227,3 +227,19 @@ def print_table(figures: list[Figure]) -> None:
     for f in figures:
         print(f"| {f.figure} | {f.n:,} | {f.runs} | {f.median} | {f.detail} | {f.target} |")
     sys.stdout.flush()
+
+
+def seed(work: Path, rows: int) -> Kontak:
+    """A SQLite Kontak holding ``rows`` generated contacts (imported with the CLI)."""
+    from benchmarks.generate import write_csv
+
+    kontak = Kontak(work / "data")
+    source = write_csv(work / "seed.csv", rows)
+    subprocess.run(
+        [sys.executable, "-m", "kontak.cli", "import", str(source), "--org", ORG],
+        env=kontak.env,
+        check=True,
+        capture_output=True,
+    )
+    source.unlink()
+    return kontak

@@ -4,10 +4,16 @@ On SQLite a transaction that will write must start with ``BEGIN IMMEDIATE``: a d
 that reads first and writes later fails at once with "database is locked" when another writer
 committed in between, instead of waiting. Ask for it with ``session_scope(engine, write=True)``
 or ``write_session(...)``; reads stay deferred so they never wait for a long import.
+
+Writers of one process also queue on a lock of the engine before ``BEGIN IMMEDIATE``: SQLite
+lets a waiting writer sleep in growing steps (its busy handler), so under concurrent writes
+the tail latency was the sleep, not the work (8 concurrent creates: p99 1.3 s). The lock
+hands the turn over at once; SQLite's own waiting still covers other processes.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +24,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 WRITE_OPTION = "kontak_write"
+_HOLDS_LOCK = "kontak_holds_write_lock"
 
 
 def make_engine(url: str, *, busy_timeout_s: float = 30.0, **kwargs: Any) -> Engine:
@@ -45,10 +52,35 @@ def make_engine(url: str, *, busy_timeout_s: float = 30.0, **kwargs: Any) -> Eng
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
         cursor.close()
 
+    write_lock = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        write = conn.get_execution_options().get(WRITE_OPTION, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        if not conn.get_execution_options().get(WRITE_OPTION, False):
+            conn.exec_driver_sql("BEGIN")
+            return
+        if not conn.info.get(_HOLDS_LOCK):
+            # Bounded: should a thread ever hold it too long, SQLite's waiting takes over.
+            conn.info[_HOLDS_LOCK] = write_lock.acquire(timeout=busy_timeout_s)
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(conn.info)
+            raise
+
+    def _release(info: dict[str, Any]) -> None:
+        if info.pop(_HOLDS_LOCK, False):
+            write_lock.release()
+
+    # The turn passes when the connection goes back to the pool (after its commit or
+    # rollback), or when the connection is thrown away.
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        _release(record.info)
+
+    @event.listens_for(engine, "invalidate")
+    def _on_invalidate(_dbapi_connection: Any, record: Any, _exc: Any) -> None:
+        _release(record.info)
 
     return engine
 
