@@ -6,6 +6,7 @@ import typer
 
 from kontak.cli.context import err
 from kontak.config import get_settings
+from kontak.db.base import SEARCH_TABLES
 from kontak.db.migrate import upgrade as migrate_upgrade
 
 app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -17,3 +18,23 @@ def upgrade() -> None:
     settings = get_settings()
     migrate_upgrade(settings.resolved_database_url)
     err.print("Database is up to date.")
+
+
+@app.command("rebuild-search")
+def rebuild_search() -> None:
+    """Rebuild the SQLite search indexes from the contacts (after a VACUUM, which may
+    renumber the rows they point at). PostgreSQL has nothing to rebuild."""
+    from kontak.db.session import make_engine
+
+    settings = get_settings()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        if engine.dialect.name != "sqlite":
+            err.print("Nothing to rebuild on PostgreSQL.")
+            return
+        with engine.begin() as conn:
+            for table in SEARCH_TABLES:
+                conn.exec_driver_sql(f"INSERT INTO {table} ({table}) VALUES ('rebuild')")
+    finally:
+        engine.dispose()
+    err.print("Search indexes rebuilt.")

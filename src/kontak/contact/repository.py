@@ -8,14 +8,17 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
     and_,
     delete,
     exists,
     insert,
+    literal_column,
     null,
     or_,
     select,
+    text,
     tuple_,
 )
 from sqlalchemy.orm import Session, selectinload
@@ -98,7 +101,7 @@ def list_page(
 ) -> list[Contact]:
     """Up to ``limit`` contacts, newest first, strictly older than ``before_id``."""
     stmt = _loaded().where(Contact.organization_id == organization_id)
-    for condition in _conditions(organization_id, filters):
+    for condition in _conditions(session, organization_id, filters):
         stmt = stmt.where(condition)
     if before_id:
         stmt = stmt.where(Contact.id < before_id)
@@ -129,7 +132,7 @@ def export_page(
         Contact.address,
         Contact.custom_fields if custom_fields else null(),
     ).where(Contact.organization_id == organization_id)
-    for condition in _conditions(organization_id, filters):
+    for condition in _conditions(session, organization_id, filters):
         stmt = stmt.where(condition)
     if before_id:
         stmt = stmt.where(Contact.id < before_id)
@@ -167,7 +170,49 @@ def links_of(
     return handles, names
 
 
-def _conditions(organization_id: str, f: ContactFilter) -> list[ColumnElement[bool]]:
+# Up to this many contacts matching a search, the page is read from the matches (looked up
+# by rowid and sorted); beyond it they are dense enough that walking the organization's
+# contacts newest-first fills a page after a few thousand rows.
+FEW_MATCHES = 2000
+_MATCHES = """
+    SELECT rowid FROM contact_search WHERE contact_search MATCH :contact_match
+    UNION
+    SELECT c.rowid FROM social_search x
+      JOIN social_account s ON s.rowid = x.rowid
+      JOIN contact c ON c.id = s.contact_id
+     WHERE social_search MATCH :social_match
+"""
+
+
+def _phrase(text: str) -> str:
+    """``text`` as an FTS5 phrase: matched as a substring by the trigram indexes."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _search(session: Session, f: ContactFilter) -> ColumnElement[bool] | None:
+    """SQLite, text of 3 characters or more: ``q`` answered by the trigram indexes of
+    migration 0004 (the same fields as the LIKE conditions: name and email key, a handle,
+    the phone by prefix or digits); None to search with LIKE."""
+    if f.text is None or len(f.text) < 3 or session.get_bind().dialect.name != "sqlite":
+        return None
+    contact_match = "{name email_key} : " + _phrase(f.text)
+    for form in (f.phone_prefix, f.phone_digits):
+        if form:
+            contact_match += " OR phone : " + _phrase(form)
+    params = {"contact_match": contact_match, "social_match": _phrase(f.text)}
+    rowid: ColumnElement[int] = literal_column("contact.rowid", Integer)
+    few = session.execute(
+        text(f"SELECT rowid FROM ({_MATCHES}) LIMIT {FEW_MATCHES + 1}"), params
+    ).scalars()
+    found = list(few)
+    if len(found) <= FEW_MATCHES:
+        return rowid.in_(found)
+    return rowid.in_(text(_MATCHES).bindparams(**params).columns(rowid=Integer))
+
+
+def _conditions(
+    session: Session, organization_id: str, f: ContactFilter
+) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if f.channel:
         conditions.append(Contact.channel == f.channel)
@@ -184,7 +229,10 @@ def _conditions(organization_id: str, f: ContactFilter) -> list[ColumnElement[bo
         conditions.append(Contact.phone == f.exact_phone)
     if f.exact_email:
         conditions.append(Contact.email_key == f.exact_email)
-    if f.text:
+    indexed = _search(session, f)
+    if indexed is not None:
+        conditions.append(indexed)
+    elif f.text:
         pattern = "%" + _escape_like(f.text.lower()) + "%"
         options: list[ColumnElement[bool]] = [
             Contact.name.ilike(pattern, escape="\\"),

@@ -21,6 +21,19 @@ NAMING_CONVENTION = {
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
+# SQLite full-text indexes made by migration 0004 (FTS5 virtual tables and their shadow
+# tables): not models; schema comparisons skip them.
+SEARCH_TABLES = ("contact_search", "social_search")
+
+
+def is_search_table(name: str | None) -> bool:
+    return bool(name) and str(name).startswith(SEARCH_TABLES)
+
+
+def include_name(name: str | None, type_: str, _parent: object) -> bool:
+    """Alembic's filter: every name but the search indexes'."""
+    return not (type_ == "table" and is_search_table(name))
+
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)

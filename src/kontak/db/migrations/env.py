@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from kontak.db import models  # noqa: F401  (registers every table)
-from kontak.db.base import Base
+from kontak.db.base import Base, include_name
 from kontak.db.session import make_engine
 
 target_metadata = Base.metadata
@@ -18,6 +18,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
