@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 
-from kontak.db.base import _encode, new_id, sequence_from
+from kontak.ids import _encode, new_id, sequence_from
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 

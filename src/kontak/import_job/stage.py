@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from kontak.custom_field.values import FieldSpec
-from kontak.db.base import id_start, sequence_from
 from kontak.files.cells import cell_text
 from kontak.files.csv_reader import read_csv
 from kontak.files.errors import FileRejected
 from kontak.files.headers import CUSTOM_PREFIX, map_headers
 from kontak.files.sniff import sniff
 from kontak.files.table import Limits, Table
+from kontak.ids import id_start, sequence_from
 from kontak.import_job.checks import RowChecker
 from kontak.import_job.staging import Records, Stage, records
 from kontak.messages import Text

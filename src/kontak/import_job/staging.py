@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kontak.db.base import new_id
+from kontak.ids import new_id
 from kontak.import_job.checks import CheckedRow
 from kontak.messages import Text, restore, stored
 
