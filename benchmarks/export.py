@@ -30,7 +30,7 @@ def figures(kontak: Kontak, server: Server, count: int, runs: int) -> list[Figur
                         for chunk in response.iter_bytes():
                             size += len(chunk)
                     times.append(time.perf_counter() - start)
-                peaks.append(rss.mb)
+                peaks.append(rss.pss_mb)
             took = median(times)
             out.append(
                 Figure(
@@ -38,7 +38,7 @@ def figures(kontak: Kontak, server: Server, count: int, runs: int) -> list[Figur
                     count,
                     runs,
                     f"{took:.2f} s",
-                    f"{count / took:,.0f} rows/s; {size / 1e6:.0f} MB; server peak RSS "
+                    f"{count / took:,.0f} rows/s; {size / 1e6:.0f} MB; server peak PSS "
                     f"{max(peaks):.0f} MB",
                     ("≤ 10 s" if fmt == "csv" else "≤ 60 s") + ", ≤ 256 MB"
                     if count >= 1_000_000

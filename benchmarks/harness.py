@@ -38,38 +38,59 @@ class Figure:
     target: str = ""
 
 
-def tree_rss_kb(pid: int) -> int:
-    """RSS of ``pid`` and all its descendants, in KiB."""
-    total = 0
-    stack = [pid]
+def tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants."""
+    found, stack = [], [pid]
     while stack:
         current = stack.pop()
+        found.append(current)
         try:
-            with open(f"/proc/{current}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
             for task in os.listdir(f"/proc/{current}/task"):
                 with open(f"/proc/{current}/task/{task}/children") as f:
                     stack.extend(int(c) for c in f.read().split())
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
-    return total
+    return found
+
+
+def _field_kb(path: str, name: str) -> int:
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(name):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return 0
+
+
+def tree_rss_kb(pid: int) -> int:
+    """RSS of ``pid`` and all its descendants, in KiB (pages shared by forked processes
+    count once per process)."""
+    return sum(_field_kb(f"/proc/{p}/status", "VmRSS:") for p in tree(pid))
+
+
+def tree_pss_kb(pid: int) -> int:
+    """PSS of the tree, in KiB: each shared page counted once in all (the memory the
+    tree really holds)."""
+    return sum(_field_kb(f"/proc/{p}/smaps_rollup", "Pss:") for p in tree(pid))
 
 
 class PeakRss:
-    """Samples a process tree's RSS every 20 ms while in the ``with`` block."""
+    """Samples a process tree's RSS and PSS sums every 50 ms while in the ``with`` block."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.peak_kb = 0
+        self.peak_pss_kb = 0
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._done.is_set():
             self.peak_kb = max(self.peak_kb, tree_rss_kb(self.pid))
-            time.sleep(0.02)
+            self.peak_pss_kb = max(self.peak_pss_kb, tree_pss_kb(self.pid))
+            time.sleep(0.05)
 
     def __enter__(self) -> PeakRss:
         self._thread.start()
@@ -82,6 +103,10 @@ class PeakRss:
     @property
     def mb(self) -> float:
         return self.peak_kb / 1024
+
+    @property
+    def pss_mb(self) -> float:
+        return self.peak_pss_kb / 1024
 
 
 def percentile(values: list[float], p: float) -> float:

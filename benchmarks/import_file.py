@@ -30,10 +30,10 @@ def measure(
     rows: int,
     rejected: bool,
     postgres: str | None = None,
-) -> tuple[list[float], list[float], list[float]]:
-    """(times from upload accepted, times with the upload, peak RSS MB) of ``runs`` imports
-    into a fresh database each."""
-    times, totals, peaks = [], [], []
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """(times from upload accepted, times with the upload, peak RSS sums, peak PSS sums, in
+    MB) of ``runs`` imports into a fresh database each."""
+    times, totals, peaks, pss = [], [], [], []
     for run in range(runs):
         kontak = Kontak(work / f"run{run}", postgres)
         try:
@@ -53,9 +53,10 @@ def measure(
             times.append(took)
             totals.append(total)
             peaks.append(rss.mb)
+            pss.append(rss.pss_mb)
         finally:
             kontak.drop()
-    return times, totals, peaks
+    return times, totals, peaks, pss
 
 
 def sqlite_floor(csv_path: Path, work: Path) -> float:
@@ -100,7 +101,7 @@ def figures(
         )
         engines = [("SQLite", None)] + ([("PostgreSQL", postgres)] if postgres else [])
         for engine, url in engines:
-            times, totals, peaks = measure(
+            times, totals, peaks, pss = measure(
                 source, work, runs=runs, rows=rows, rejected=rejected, postgres=url
             )
             floors = [
@@ -116,7 +117,8 @@ def figures(
                     runs,
                     f"{took:.2f} s",
                     f"{rows / took:,.0f} rows/s; with upload {median(totals):.2f} s; "
-                    f"peak RSS {max(peaks):.0f} MB; floor ({floor_name} of the CSV) "
+                    f"peak PSS {max(pss):.0f} MB (RSS sum {max(peaks):.0f} MB); "
+                    f"floor ({floor_name} of the CSV) "
                     f"{floor:.2f} s, ratio {took / floor:.1f}x",
                     _target(rows, fmt, rejected, engine),
                 )

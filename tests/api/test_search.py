@@ -146,3 +146,18 @@ def test_sqlite_answers_from_the_index(
         with engine.begin() as conn:
             conn.exec_driver_sql(rebuild)
     assert names(api, "santo") == ["Budi Santoso"]
+
+
+def test_a_big_import_refreshes_the_planner_statistics(api: TestClient, engine: Engine) -> None:
+    # Without them SQLite walks an organization's whole index for a handful of matches.
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    from kontak.import_job import apply
+
+    header = ["name", "phone"]
+    rows = [[f"Statistik {i}", f"0813{i:08d}"] for i in range(apply.ANALYZE_FROM)]
+    job = run_import(api, csv_bytes([header, *rows]))
+    assert job["status"] == "completed"
+    with engine.connect() as conn:
+        stats = conn.exec_driver_sql("SELECT tbl FROM sqlite_stat1 WHERE tbl = 'contact'").all()
+    assert stats

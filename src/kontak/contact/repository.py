@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,9 +11,11 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
+    String,
     and_,
     delete,
     exists,
+    false,
     insert,
     literal_column,
     null,
@@ -170,18 +173,12 @@ def links_of(
     return handles, names
 
 
-# Up to this many contacts matching a search, the page is read from the matches (looked up
-# by rowid and sorted); beyond it they are dense enough that walking the organization's
+# Up to this many matches of a search, the page is read from the matches (looked up by
+# rowid and sorted); beyond it they are dense enough that walking the organization's
 # contacts newest-first fills a page after a few thousand rows.
 FEW_MATCHES = 2000
-_MATCHES = """
-    SELECT rowid FROM contact_search WHERE contact_search MATCH :contact_match
-    UNION
-    SELECT c.rowid FROM social_search x
-      JOIN social_account s ON s.rowid = x.rowid
-      JOIN contact c ON c.id = s.contact_id
-     WHERE social_search MATCH :social_match
-"""
+_CONTACT_MATCHES = "SELECT rowid FROM contact_search WHERE contact_search MATCH :contact_match"
+_SOCIAL_MATCHES = "SELECT rowid FROM social_search WHERE social_search MATCH :social_match"
 
 
 def _phrase(text: str) -> str:
@@ -201,13 +198,46 @@ def _search(session: Session, f: ContactFilter) -> ColumnElement[bool] | None:
             contact_match += " OR phone : " + _phrase(form)
     params = {"contact_match": contact_match, "social_match": _phrase(f.text)}
     rowid: ColumnElement[int] = literal_column("contact.rowid", Integer)
-    few = session.execute(
-        text(f"SELECT rowid FROM ({_MATCHES}) LIMIT {FEW_MATCHES + 1}"), params
-    ).scalars()
-    found = list(few)
-    if len(found) <= FEW_MATCHES:
-        return rowid.in_(found)
-    return rowid.in_(text(_MATCHES).bindparams(**params).columns(rowid=Integer))
+    few = FEW_MATCHES + 1
+    count = session.execute(
+        text(
+            f"SELECT (SELECT COUNT(*) FROM ({_CONTACT_MATCHES} LIMIT {few}))"
+            f" + (SELECT COUNT(*) FROM ({_SOCIAL_MATCHES} LIMIT {few}))"
+        ),
+        params,
+    ).scalar_one()
+    if count <= FEW_MATCHES:
+        found = session.execute(
+            text(
+                f"{_CONTACT_MATCHES} UNION SELECT c.rowid FROM social_account s"
+                f" JOIN contact c ON c.id = s.contact_id WHERE s.rowid IN ({_SOCIAL_MATCHES})"
+            ),
+            params,
+        ).scalars()
+        rowids = list(found)
+        if not rowids:
+            return false()
+        # As a subquery (json_each), not a list of values: with a list SQLite walks the
+        # organization's index instead of looking the rows up (1,757 matches: 96 -> 4 ms).
+        listed = text("SELECT value FROM json_each(:rowids)").bindparams(rowids=json.dumps(rowids))
+        return rowid.in_(listed.columns(value=Integer))
+    # Many: each index gives its rowids once; the walk checks membership row by row.
+    by_contact = text(_CONTACT_MATCHES).bindparams(contact_match=contact_match)
+    by_social = text(_SOCIAL_MATCHES).bindparams(social_match=params["social_match"])
+    social_rowid: ColumnElement[int] = literal_column("social_account.rowid", Integer)
+    # Both as lists computed once (a correlated EXISTS re-ran the handle search for every
+    # contact walked: "Hend" at 1M contacts, 720 -> 38 ms). The unary "+" keeps SQLite
+    # from answering the OR by collecting and sorting every match instead of walking.
+    walk_rowid: ColumnElement[int] = literal_column("+contact.rowid", Integer)
+    walk_id: ColumnElement[str] = literal_column("+contact.id", String)
+    return or_(
+        walk_rowid.in_(by_contact.columns(rowid=Integer)),
+        walk_id.in_(
+            select(SocialAccount.contact_id).where(
+                social_rowid.in_(by_social.columns(rowid=Integer))
+            )
+        ),
+    )
 
 
 def _conditions(

@@ -23,6 +23,7 @@ from kontak.import_job.staging import DuplicateGroup, Stage
 from kontak.tag import service as tag_service
 
 ON_EXISTING = ("reject", "skip", "update")
+ANALYZE_FROM = 10_000  # contacts created by one import that make the planner's figures stale
 Match = tuple[int, str, str, str]  # row, key kind, stored value, contact id
 
 
@@ -79,6 +80,8 @@ def apply(
             finally:
                 session.close()
                 bulk.detach_stage(connection)
+        if outcome.status == "completed" and not dry_run and outcome.created >= ANALYZE_FROM:
+            bulk.refresh_statistics(engine)
         # The staging file is written once the transaction is over: SQLite locks it while
         # it is attached inside the transaction.
         stage.save_existing(iter(outcome.matches))

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -131,6 +131,19 @@ def detach_stage(connection: Connection) -> None:
             raw.execute("PRAGMA wal_autocheckpoint = 1000")  # type: ignore[union-attr]
         with contextlib.suppress(sqlite3.Error):
             raw.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
+
+
+def refresh_statistics(engine: Engine) -> None:
+    """SQLite, after a big import: sampled ANALYZE (about 0.1 s at a million contacts), so
+    that the planner knows an organization holds many contacts and looks a few search
+    matches up by rowid instead of walking the organization's index."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        raw.execute("PRAGMA analysis_limit = 1000")
+        raw.execute("ANALYZE")
 
 
 def existing_matches(session: Session, organization_id: str, stage: Stage) -> list[Match]:
