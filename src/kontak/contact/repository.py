@@ -181,22 +181,22 @@ _CONTACT_MATCHES = "SELECT rowid FROM contact_search WHERE contact_search MATCH 
 _SOCIAL_MATCHES = "SELECT rowid FROM social_search WHERE social_search MATCH :social_match"
 
 
-def _phrase(text: str) -> str:
-    """``text`` as an FTS5 phrase: matched as a substring by the trigram indexes."""
-    return '"' + text.replace('"', '""') + '"'
+def _trigrams(text: str) -> str:
+    """An FTS5 query for rows holding every trigram of ``text``: a superset of the rows
+    holding ``text`` (the indexes keep no positions; LIKE decides)."""
+    grams = dict.fromkeys(text[i : i + 3] for i in range(len(text) - 2))
+    return " AND ".join('"' + g.replace('"', '""') + '"' for g in grams)
 
 
 def _search(session: Session, f: ContactFilter) -> ColumnElement[bool] | None:
-    """SQLite, text of 3 characters or more: ``q`` answered by the trigram indexes of
-    migration 0004 (the same fields as the LIKE conditions: name and email key, a handle,
-    the phone by prefix or digits); None to search with LIKE."""
+    """SQLite, text of 3 characters or more: the candidates for ``q`` from the trigram
+    indexes of migration 0004 (name, email key, phone; handles), to be decided by the LIKE
+    conditions that come with it; None to search with LIKE alone."""
     if f.text is None or len(f.text) < 3 or session.get_bind().dialect.name != "sqlite":
         return None
-    contact_match = "{name email_key} : " + _phrase(f.text)
-    for form in (f.phone_prefix, f.phone_digits):
-        if form:
-            contact_match += " OR phone : " + _phrase(form)
-    params = {"contact_match": contact_match, "social_match": _phrase(f.text)}
+    forms = [f.text, *(form for form in (f.phone_prefix, f.phone_digits) if form)]
+    contact_match = " OR ".join(f"({_trigrams(form)})" for form in forms)
+    params = {"contact_match": contact_match, "social_match": _trigrams(f.text)}
     rowid: ColumnElement[int] = literal_column("contact.rowid", Integer)
     few = FEW_MATCHES + 1
     count = session.execute(
@@ -261,8 +261,8 @@ def _conditions(
         conditions.append(Contact.email_key == f.exact_email)
     indexed = _search(session, f)
     if indexed is not None:
-        conditions.append(indexed)
-    elif f.text:
+        conditions.append(indexed)  # the candidates; the LIKE conditions decide
+    if f.text:
         pattern = "%" + _escape_like(f.text.lower()) + "%"
         options: list[ColumnElement[bool]] = [
             Contact.name.ilike(pattern, escape="\\"),

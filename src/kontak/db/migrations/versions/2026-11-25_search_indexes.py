@@ -3,8 +3,9 @@ phones, and of social handles, kept in step with their tables by triggers.
 
 They serve the list's ``q`` (case-insensitive substring) from an index instead of a scan
 (1M contacts, a rare name: ~1 s -> a few ms). External-content tables: the text stays in
-``contact`` and ``social_account``; the index holds trigrams and rowids. PostgreSQL is left
-as it is by this revision.
+``contact`` and ``social_account``; the index holds which rows hold which trigrams
+(``detail=none``: no positions, half the cost to build; the rows it finds are candidates
+that the query's LIKE conditions then decide). PostgreSQL is left as it is.
 
 Revision ID: 0004
 Revises: 0003
@@ -23,9 +24,11 @@ depends_on = None
 # Names every tool must leave alone (see kontak.db.base.SEARCH_TABLES).
 STATEMENTS = [
     "CREATE VIRTUAL TABLE contact_search USING fts5("
-    "name, email_key, phone, content='contact', content_rowid='rowid', tokenize='trigram')",
+    "name, email_key, phone, content='contact', content_rowid='rowid', tokenize='trigram',"
+    " detail=none)",
     "CREATE VIRTUAL TABLE social_search USING fts5("
-    "handle_key, content='social_account', content_rowid='rowid', tokenize='trigram')",
+    "handle_key, content='social_account', content_rowid='rowid', tokenize='trigram',"
+    " detail=none)",
     """CREATE TRIGGER contact_search_insert AFTER INSERT ON contact BEGIN
          INSERT INTO contact_search (rowid, name, email_key, phone)
          VALUES (new.rowid, new.name, new.email_key, new.phone);
