@@ -13,6 +13,7 @@ hands the turn over at once; SQLite's own waiting still covers other processes.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,12 +24,24 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+log = logging.getLogger(__name__)
+
 WRITE_OPTION = "kontak_write"
 _HOLDS_LOCK = "kontak_holds_write_lock"
 
 
-def make_engine(url: str, *, busy_timeout_s: float = 30.0, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite gets its pragmas and creates its folder."""
+def make_engine(
+    url: str,
+    *,
+    busy_timeout_s: float = 30.0,
+    background_checkpoints: bool = False,
+    **kwargs: Any,
+) -> Engine:
+    """An engine for ``url``; SQLite gets its pragmas and creates its folder.
+
+    With ``background_checkpoints`` (the server) no commit copies the WAL into the database
+    file: a :class:`Checkpointer` thread does, so that no request waits for it (at a
+    million contacts every ~150th create paid ~100 ms for it)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, **kwargs)
@@ -49,6 +62,8 @@ def make_engine(url: str, *, busy_timeout_s: float = 30.0, **kwargs: Any) -> Eng
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if background_checkpoints:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
         cursor.close()
 
@@ -111,3 +126,37 @@ def session_scope(factory: sessionmaker[Session], *, write: bool = False) -> Ite
         raise
     finally:
         session.close()
+
+
+class Checkpointer:
+    """SQLite: copies the WAL into the database file every ``every_s`` seconds, in a
+    thread of its own (PASSIVE: it never waits for, nor blocks, readers and writers)."""
+
+    def __init__(self, engine: Engine, every_s: float = 1.0) -> None:
+        self.engine = engine
+        self.every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="kontak-checkpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+        self.checkpoint()
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        """(busy, WAL frames, frames copied), as SQLite reports them."""
+        with self.engine.connect() as connection:
+            raw = connection.connection.dbapi_connection
+            assert raw is not None
+            busy, frames, copied = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            return int(busy), int(frames), int(copied)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                self.checkpoint()
+            except Exception:  # the next round tries again; never end the thread
+                log.exception("WAL checkpoint failed")

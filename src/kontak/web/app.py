@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from kontak import __version__
 from kontak.config import Settings, get_settings
-from kontak.db.session import make_engine, make_sessionmaker
+from kontak.db.session import Checkpointer, make_engine, make_sessionmaker
 from kontak.import_job.worker import Worker
 from kontak.web import errors
 from kontak.web import session as web_session
@@ -30,19 +30,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """A Kontak app bound to the database of ``settings`` (default: the environment's)."""
     settings = settings or get_settings()
     engine = make_engine(
-        settings.resolved_database_url, busy_timeout_s=settings.sqlite_busy_timeout_s
+        settings.resolved_database_url,
+        busy_timeout_s=settings.sqlite_busy_timeout_s,
+        background_checkpoints=settings.is_sqlite,
     )
 
     sessions = make_sessionmaker(engine)
     worker = Worker(settings, sessions) if settings.run_worker else None
+    checkpointer = Checkpointer(engine) if settings.is_sqlite else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if checkpointer is not None:
+            checkpointer.start()
         if worker is not None:
             worker.start()
         yield
         if worker is not None:
             worker.stop()
+        if checkpointer is not None:
+            checkpointer.stop()
         engine.dispose()
 
     app = FastAPI(
