@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -188,11 +189,30 @@ def _trigrams(text: str) -> str:
     return " AND ".join('"' + g.replace('"', '""') + '"' for g in grams)
 
 
+_SEARCH_INDEXES: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def _has_search_indexes(session: Session) -> bool:
+    """Whether migration 0004 could make the indexes (SQLite with FTS5 trigrams); asked
+    once per engine."""
+    bind = session.get_bind()
+    engine = bind.engine  # a Connection's or an Engine's own
+    known = _SEARCH_INDEXES.get(engine)
+    if known is None:
+        known = engine.dialect.name == "sqlite" and bool(
+            session.execute(
+                text("SELECT 1 FROM sqlite_master WHERE name = 'contact_search'")
+            ).first()
+        )
+        _SEARCH_INDEXES[engine] = known
+    return known
+
+
 def _search(session: Session, f: ContactFilter) -> ColumnElement[bool] | None:
     """SQLite, text of 3 characters or more: the candidates for ``q`` from the trigram
     indexes of migration 0004 (name, email key, phone; handles), to be decided by the LIKE
     conditions that come with it; None to search with LIKE alone."""
-    if f.text is None or len(f.text) < 3 or session.get_bind().dialect.name != "sqlite":
+    if f.text is None or len(f.text) < 3 or not _has_search_indexes(session):
         return None
     forms = [f.text, *(form for form in (f.phone_prefix, f.phone_digits) if form)]
     contact_match = " OR ".join(f"({_trigrams(form)})" for form in forms)

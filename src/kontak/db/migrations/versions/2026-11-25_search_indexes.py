@@ -62,7 +62,13 @@ STATEMENTS = [
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name != "sqlite":
+    bind = op.get_bind()
+    if bind.dialect.name != "sqlite":
+        return
+    try:  # SQLite before 3.34, or built without FTS5: no indexes, search stays with LIKE
+        bind.exec_driver_sql("CREATE VIRTUAL TABLE temp.probe USING fts5(x, tokenize='trigram')")
+        bind.exec_driver_sql("DROP TABLE temp.probe")
+    except Exception:
         return
     for statement in STATEMENTS:
         op.execute(statement)
