@@ -161,3 +161,18 @@ def test_a_big_import_refreshes_the_planner_statistics(api: TestClient, engine: 
     with engine.connect() as conn:
         stats = conn.exec_driver_sql("SELECT tbl FROM sqlite_stat1 WHERE tbl = 'contact'").all()
     assert stats
+
+
+def test_postgresql_has_the_trigram_indexes(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    from kontak.db.base import TRIGRAM_INDEXES
+
+    with engine.connect() as conn:
+        found = {
+            name
+            for (name,) in conn.exec_driver_sql(
+                "SELECT indexname FROM pg_indexes WHERE strpos(indexdef, 'gin_trgm_ops') > 0"
+            )
+        }
+    assert found == set(TRIGRAM_INDEXES)

@@ -24,6 +24,7 @@ from sqlalchemy import (
     select,
     text,
     tuple_,
+    union,
 )
 from sqlalchemy.orm import Session, selectinload
 
@@ -287,16 +288,26 @@ def _conditions(
         options: list[ColumnElement[bool]] = [
             Contact.name.ilike(pattern, escape="\\"),
             Contact.email_key.like(pattern, escape="\\"),
-            exists().where(
-                SocialAccount.contact_id == Contact.id,
-                SocialAccount.handle_key.like(pattern, escape="\\"),
-            ),
         ]
         if f.phone_prefix:
             options.append(Contact.phone.like(_escape_like(f.phone_prefix) + "%", escape="\\"))
         if f.phone_digits:
             options.append(Contact.phone.like("%" + f.phone_digits + "%"))
-        conditions.append(or_(*options))
+        handle = SocialAccount.handle_key.like(pattern, escape="\\")
+        if session.get_bind().dialect.name == "postgresql":
+            # One list of candidate ids (the contacts' own fields, then handles), which the
+            # trigram indexes of migration 0005 answer; the planner looks them up when they
+            # are few and walks newest-first when they are many.
+            by_fields = select(Contact.id).where(
+                Contact.organization_id == organization_id, or_(*options)
+            )
+            by_handle = select(SocialAccount.contact_id).where(
+                SocialAccount.organization_id == organization_id, handle
+            )
+            conditions.append(Contact.id.in_(union(by_fields, by_handle)))
+        else:
+            options.append(exists().where(SocialAccount.contact_id == Contact.id, handle))
+            conditions.append(or_(*options))
     return conditions
 
 

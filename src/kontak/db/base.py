@@ -29,8 +29,19 @@ def is_search_table(name: str | None) -> bool:
     return bool(name) and str(name).startswith(SEARCH_TABLES)
 
 
+# PostgreSQL trigram indexes made by migration 0005 (GIN, pg_trgm): not in the models.
+TRIGRAM_INDEXES = (
+    "ix_contact_name_trgm",
+    "ix_contact_email_key_trgm",
+    "ix_contact_phone_trgm",
+    "ix_social_account_handle_key_trgm",
+)
+
+
 def include_name(name: str | None, type_: str, _parent: object) -> bool:
     """Alembic's filter: every name but the search indexes'."""
+    if type_ == "index" and name in TRIGRAM_INDEXES:
+        return False
     return not (type_ == "table" and is_search_table(name))
 
 
