@@ -43,6 +43,10 @@ def main() -> None:
             ):
                 table += figures
                 print_table(figures)
+        if postgres:
+            figures = search.postgres_figures(Path(tmp), rows, 200, postgres)
+            table += figures
+            print_table(figures)
     print_table(table)
 
 

@@ -254,11 +254,12 @@ def print_table(figures: list[Figure]) -> None:
     sys.stdout.flush()
 
 
-def seed(work: Path, rows: int) -> Kontak:
-    """A SQLite Kontak holding ``rows`` generated contacts (imported with the CLI)."""
+def seed(work: Path, rows: int, postgres_admin_url: str | None = None) -> Kontak:
+    """A Kontak (SQLite, or a fresh PostgreSQL database: drop it after) holding ``rows``
+    generated contacts, imported with the CLI."""
     from benchmarks.generate import write_csv
 
-    kontak = Kontak(work / "data")
+    kontak = Kontak(work / ("pg" if postgres_admin_url else "data"), postgres_admin_url)
     source = write_csv(work / "seed.csv", rows)
     subprocess.run(
         [sys.executable, "-m", "kontak.cli", "import", str(source), "--org", ORG],

@@ -1,8 +1,9 @@
-"""Search figures: with N contacts stored, `GET /api/v1/contacts` by exact phone, exact
-email, name prefix, name substring (common and rare) and tag, p50/p95 over many requests
-from one keep-alive HTTP client on loopback, against a real `kontak serve`.
+"""Search figures: with N contacts stored (SQLite; also PostgreSQL with --postgres),
+`GET /api/v1/contacts` by exact phone, exact email, name prefix, name substring (common and
+absent) and tag, p50/p95 over many requests from one keep-alive HTTP client on loopback,
+against a real `kontak serve`.
 
-    python -m benchmarks.search --rows 1000000 [--requests 200]
+    python -m benchmarks.search --rows 1000000 [--requests 200] [--postgres ADMIN_URL]
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from benchmarks.generate import rows
 from benchmarks.harness import Figure, Kontak, Server, median, percentile, print_table, seed
 
 
-def figures(kontak: Kontak, server: Server, count: int, requests: int) -> list[Figure]:
+def figures(
+    kontak: Kontak, server: Server, count: int, requests: int, engine: str = "SQLite"
+) -> list[Figure]:
     sample = rows(count)
     target = sample[len(sample) // 2]
     first, last = target[0].split()
@@ -40,7 +43,7 @@ def figures(kontak: Kontak, server: Server, count: int, requests: int) -> list[F
                 response.raise_for_status()
             out.append(
                 Figure(
-                    f"GET /contacts: {label}",
+                    f"GET /contacts ({engine}): {label}",
                     count,
                     requests,
                     f"p50 {median(times):.1f} ms",
@@ -55,11 +58,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--postgres", metavar="ADMIN_URL", help="also on PostgreSQL")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         kontak = seed(Path(tmp), args.rows)
         with kontak.serve() as server:
             print_table(figures(kontak, server, args.rows, args.requests))
+        if args.postgres:
+            print_table(postgres_figures(Path(tmp), args.rows, args.requests, args.postgres))
+
+
+def postgres_figures(work: Path, count: int, requests: int, admin_url: str) -> list[Figure]:
+    kontak = seed(work, count, admin_url)
+    try:
+        with kontak.serve() as server:
+            return figures(kontak, server, count, requests, "PostgreSQL")
+    finally:
+        kontak.drop()
 
 
 if __name__ == "__main__":
