@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -67,36 +67,6 @@ def _raw(session: Session) -> Any:
 
 def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
-
-
-def copy_rows(
-    session: Session, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
-) -> int:
-    """Append ``rows`` to ``table`` on the session's connection; returns how many."""
-    raw = _raw(session)
-    count = 0
-    if _is_postgres(session):
-        cols = ", ".join(f'"{c}"' for c in columns)
-        with raw.cursor() as cursor, cursor.copy(f'COPY "{table}" ({cols}) FROM STDIN') as copy:
-            for row in rows:
-                copy.write_row(row)
-                count += 1
-        return count
-    marks = ", ".join("?" * len(columns))
-    cols = ", ".join(f'"{c}"' for c in columns)
-    cursor = raw.cursor()
-    batch: list[Sequence[Any]] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= 10_000:
-            cursor.executemany(f'INSERT INTO "{table}" ({cols}) VALUES ({marks})', batch)
-            count += len(batch)
-            batch.clear()
-    if batch:
-        cursor.executemany(f'INSERT INTO "{table}" ({cols}) VALUES ({marks})', batch)
-        count += len(batch)
-    cursor.close()
-    return count
 
 
 def prepare_connection(connection: Connection) -> None:
@@ -188,10 +158,8 @@ def existing_matches(session: Session, organization_id: str, stage: Stage) -> li
     return [(int(row), str(kind), str(value), str(cid)) for row, kind, value, cid in result]
 
 
-def _timestamp(session: Session, now: datetime) -> Any:
-    # SQLite keeps SQLAlchemy's naive text form; PostgreSQL takes the aware datetime.
-    if _is_postgres(session):
-        return now
+def _sqlite_timestamp(now: datetime) -> str:
+    """``now`` in the naive UTC text form SQLAlchemy keeps in SQLite."""
     return now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
@@ -220,7 +188,7 @@ def _insert_new_sqlite(
     raw.execute("DROP TABLE IF EXISTS temp.import_skip")
     raw.execute("CREATE TEMP TABLE import_skip (row INTEGER PRIMARY KEY)")
     raw.executemany("INSERT INTO temp.import_skip VALUES (?)", ((r,) for r in skip))
-    params = {"org": organization_id, "source": source, "now": _timestamp(session, now)}
+    params = {"org": organization_id, "source": source, "now": _sqlite_timestamp(now)}
     new = "r.valid = 1 AND r.row NOT IN (SELECT row FROM temp.import_skip)"
     created = raw.execute(
         f"""

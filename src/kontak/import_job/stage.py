@@ -70,7 +70,10 @@ def run(spec: dict[str, Any]) -> int:
         if workers <= 1:
             stage = Stage(path, create=True)
             try:
-                count = job.stage_rows(table.rows, stage, lambda n: _progress(n, estimated))
+                count = 0
+                for size in job.stage_chunks(enumerate(_chunks(table.rows, CHUNK_ROWS)), stage):
+                    count += size
+                    _progress(count, estimated)
                 stage.flush()
             finally:
                 stage.close()
@@ -121,21 +124,9 @@ class _Job:
     estimated: int
     start: int  # contact ids follow it by data row, so they follow the file
 
-    def stage_rows(
-        self, rows: Iterator[tuple[int, list[Any]]], stage: Stage, progress: Callable[[int], None]
-    ) -> int:
-        """Check and stage every row of ``rows`` (the whole file, one process)."""
-        ids = sequence_from(self.start)
-        count = 0
-        for chunk in _chunks(rows, CHUNK_ROWS):
-            for prepared in _prepare(self.checker, chunk, ids):
-                stage.add(prepared)
-            count += len(chunk)
-            progress(count)
-        return count
-
     def stage_chunks(self, chunks: Iterable[tuple[int, Chunk]], stage: Stage) -> Iterator[int]:
-        """Check and stage numbered chunks; yields each chunk's size when it is staged."""
+        """Check and stage numbered chunks (``CHUNK_ROWS`` rows each but maybe the last);
+        yields each chunk's size when it is staged."""
         for number, chunk in chunks:
             ids = sequence_from(self.start + number * CHUNK_ROWS)
             for prepared in _prepare(self.checker, chunk, ids):

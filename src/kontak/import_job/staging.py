@@ -185,9 +185,6 @@ class Stage:
         groups.sort(key=lambda g: (g.rows[0], g.kind))
         return groups
 
-    def keys(self) -> Iterator[tuple[int, str, str]]:
-        yield from self.db.execute("SELECT row, kind, key FROM key ORDER BY rowid")
-
     def errors(self, limit: int | None = None) -> list[tuple[int, str, str, str]]:
         """(row, column, value, message); messages come back as translatable Texts."""
         sql = "SELECT row, col, value, message, data FROM error ORDER BY row, rowid"
