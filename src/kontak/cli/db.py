@@ -6,7 +6,6 @@ import typer
 
 from kontak.cli.context import err
 from kontak.config import get_settings
-from kontak.db.base import SEARCH_TABLES
 from kontak.db.migrate import upgrade as migrate_upgrade
 
 app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -24,6 +23,7 @@ def upgrade() -> None:
 def rebuild_search() -> None:
     """Rebuild the SQLite search indexes from the contacts (after a VACUUM, which may
     renumber the rows they point at). PostgreSQL has nothing to rebuild."""
+    from kontak.db import search_index
     from kontak.db.session import make_engine
 
     settings = get_settings()
@@ -33,8 +33,7 @@ def rebuild_search() -> None:
             err.print("Nothing to rebuild on PostgreSQL.")
             return
         with engine.begin() as conn:
-            for table in SEARCH_TABLES:
-                conn.exec_driver_sql(f"INSERT INTO {table} ({table}) VALUES ('rebuild')")
+            search_index.rebuild(conn)
     finally:
         engine.dispose()
     err.print("Search indexes rebuilt.")

@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, selectinload
 
+from kontak.db import search_index
 from kontak.db.models import Contact, ContactTag, SocialAccount, Tag
 from kontak.errors import ConflictItem
 
@@ -217,6 +218,8 @@ def _search(session: Session, f: ContactFilter) -> ColumnElement[bool] | None:
     conditions that come with it; None to search with LIKE alone."""
     if f.text is None or len(f.text) < 3 or not _has_search_indexes(session):
         return None
+    if search_index.has_pending(session.connection()):
+        return None  # an import's rows are still being indexed: LIKE alone, a while
     forms = [f.text, *(form for form in (f.phone_prefix, f.phone_digits) if form)]
     contact_match = " OR ".join(f"({_trigrams(form)})" for form in forms)
     params = {"contact_match": contact_match, "social_match": _trigrams(f.text)}

@@ -21,8 +21,9 @@ NAMING_CONVENTION = {
 
 
 # SQLite full-text indexes made by migration 0004 (FTS5 virtual tables and their shadow
-# tables): not models; schema comparisons skip them.
-SEARCH_TABLES = ("contact_search", "social_search")
+# tables) and the pending ranges of migration 0006 (kontak.db.search_index): not models;
+# schema comparisons skip them.
+SEARCH_TABLES = ("contact_search", "social_search", "search_pending")
 
 
 def is_search_table(name: str | None) -> bool:

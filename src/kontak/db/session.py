@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -130,11 +130,19 @@ def session_scope(factory: sessionmaker[Session], *, write: bool = False) -> Ite
 
 class Checkpointer:
     """SQLite: copies the WAL into the database file every ``every_s`` seconds, in a
-    thread of its own (PASSIVE: it never waits for, nor blocks, readers and writers)."""
+    thread of its own (PASSIVE: it never waits for, nor blocks, readers and writers).
+    Each round first runs the ``chores`` (the server's: indexing rows an import left to
+    the search index, see ``kontak.db.search_index``)."""
 
-    def __init__(self, engine: Engine, every_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        every_s: float = 1.0,
+        chores: Sequence[Callable[[], object]] = (),
+    ) -> None:
         self.engine = engine
         self.every_s = every_s
+        self.chores = list(chores)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="kontak-checkpoint", daemon=True)
 
@@ -156,7 +164,12 @@ class Checkpointer:
 
     def _run(self) -> None:
         while not self._stop.wait(self.every_s):
+            for chore in self.chores:
+                try:
+                    chore()
+                except Exception:  # the next round tries again; never end the thread
+                    log.exception("background chore failed")
             try:
                 self.checkpoint()
-            except Exception:  # the next round tries again; never end the thread
+            except Exception:
                 log.exception("WAL checkpoint failed")

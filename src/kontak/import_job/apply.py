@@ -8,6 +8,8 @@ the conflict is reported like any other match of an existing contact.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -23,7 +25,7 @@ from kontak.import_job.staging import DuplicateGroup, Stage
 from kontak.tag import service as tag_service
 
 ON_EXISTING = ("reject", "skip", "update")
-ANALYZE_FROM = 10_000  # contacts created by one import that make the planner's figures stale
+log = logging.getLogger("kontak.import")
 Match = tuple[int, str, str, str]  # row, key kind, stored value, contact id
 
 
@@ -52,7 +54,9 @@ def apply(
     source: str,
 ) -> Outcome:
     """Check the staged file against the database and write it whole, or not at all."""
+    started = time.monotonic()
     groups = stage.duplicate_groups()
+    log.info("import: %d duplicate groups found in %.2f s", len(groups), _since(started))
     engine = sessions.kw["bind"]
     for attempt in range(3):
         # A connection of our own for the whole step, so that the staging file attached to
@@ -67,7 +71,9 @@ def apply(
                     session, org, stage, groups, on_existing=on_existing, source=source
                 )
                 if outcome.status == "completed" and not dry_run:
+                    committing = time.monotonic()
                     session.commit()
+                    log.info("import: committed in %.2f s", _since(committing))
                 else:
                     session.rollback()
             except Exception as exc:
@@ -80,8 +86,6 @@ def apply(
             finally:
                 session.close()
                 bulk.detach_stage(connection)
-        if outcome.status == "completed" and not dry_run and outcome.created >= ANALYZE_FROM:
-            bulk.refresh_statistics(engine)
         # The staging file is written once the transaction is over: SQLite locks it while
         # it is attached inside the transaction.
         stage.save_existing(iter(outcome.matches))
@@ -99,7 +103,9 @@ def _attempt(
     on_existing: str,
     source: str,
 ) -> Outcome:
+    started = time.monotonic()
     matches = bulk.existing_matches(session, org.id, stage)
+    log.info("import: %d matches of existing contacts in %.2f s", len(matches), _since(started))
     contacts_of: dict[int, set[str]] = defaultdict(set)
     for row, _kind, _value, contact_id in matches:
         contacts_of[row].add(contact_id)
@@ -128,15 +134,21 @@ def _attempt(
     skip = set(contacts_of)
     tags = tag_service.ensure_tags(session, org.id, stage.meta("tags", []))
     tag_ids = {t.name: t.id for t in tags}
+    started = time.monotonic()
     outcome.created = bulk.insert_new(
         session, org.id, stage, skip=skip, source=source, now=utcnow(), tag_ids=tag_ids
     )
+    log.info("import: %d contacts written in %.2f s", outcome.created, _since(started))
     if on_existing == "update":
         outcome.updated = _update_matched(session, org, stage, matched, tag_ids)
     else:
         outcome.skipped = len(skip)
     session.flush()
     return outcome
+
+
+def _since(start: float) -> float:
+    return time.monotonic() - start
 
 
 def _update_matched(

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
+from kontak.db import search_index
 from kontak.import_job.staging import Stage
 
 Match = tuple[int, str, str, str]
@@ -190,6 +191,8 @@ def _insert_new_sqlite(
     raw.executemany("INSERT INTO temp.import_skip VALUES (?)", ((r,) for r in skip))
     params = {"org": organization_id, "source": source, "now": _sqlite_timestamp(now)}
     new = "r.valid = 1 AND r.row NOT IN (SELECT row FROM temp.import_skip)"
+    # The new rows are indexed for search after the commit (search_index.catch_up).
+    deferred = [t for t in ("contact", "social_account") if search_index.defer(raw, t)]
     created = raw.execute(
         f"""
         INSERT INTO contact ({", ".join(CONTACT_COLUMNS)})
@@ -220,6 +223,8 @@ def _insert_new_sqlite(
         params,
     )
     raw.execute("DROP TABLE temp.import_skip")
+    for table in deferred:
+        search_index.close(raw, table)
     return int(created)
 
 

@@ -26,17 +26,19 @@ from kontak.account import repository as account_repository
 from kontak.config import Settings
 from kontak.custom_field import service as custom_field_service
 from kontak.custom_field.values import FieldSpec
+from kontak.db import search_index
 from kontak.db.base import utcnow
 from kontak.db.session import session_scope
 from kontak.files.table import Limits
 from kontak.import_job import repository
 from kontak.import_job.apply import Outcome, apply
-from kontak.import_job.bulk import is_database_error
+from kontak.import_job.bulk import is_database_error, refresh_statistics
 from kontak.import_job.paths import job_dir, source_path, stage_path
 from kontak.import_job.staging import Stage
 from kontak.messages import Join, Text, stored
 
 log = logging.getLogger("kontak.import")
+ANALYZE_FROM = 10_000  # contacts created by one import that make the planner's figures stale
 Progress = Callable[[int, int], None]
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -69,7 +71,9 @@ def run_job(
         fields = custom_field_service.specs(session, org.id)
         on_existing, dry_run = job.on_existing, job.dry_run
     try:
+        started = time.monotonic()
         rows = _stage(settings, sessions, job_id, org.default_region, fields, on_progress)
+        log.info("import %s: %d rows read and checked in %.2f s", job_id, rows, _since(started))
         _set(sessions, job_id, rows_total=rows, rows_processed=rows)
         stage = Stage(stage_path(settings, job_id))
         try:
@@ -84,6 +88,9 @@ def run_job(
             fmt = stage.meta("format")
         finally:
             stage.close()
+        log.info("import %s: %s in %.2f s in all", job_id, outcome.status, _since(started))
+        if outcome.status == "completed" and not dry_run:
+            _after_import(sessions, outcome.created)
         _finish(sessions, job_id, outcome, dry_run=dry_run, fmt=fmt)
     except StageRejected as exc:
         _set(sessions, job_id, status="rejected", finished_at=utcnow(), **_message(exc.message))
@@ -91,6 +98,26 @@ def run_job(
         log.exception("import %s failed", job_id)
         database = is_database_error(exc)
         _fail(sessions, job_id, Text("summary.database" if database else "summary.unexpected"))
+
+
+def _after_import(sessions: sessionmaker[Session], created: int) -> None:
+    """Upkeep once the job is completed (its contacts are committed and listed; this only
+    makes later queries fast): planner statistics after a big import, and the search index
+    of the new rows. A failure here leaves the job as it is; the next import or the
+    server's housekeeping thread tries again."""
+    engine = sessions.kw["bind"]
+    try:
+        if created >= ANALYZE_FROM:
+            analyzing = time.monotonic()
+            refresh_statistics(engine)
+            log.info("import: planner statistics refreshed in %.2f s", _since(analyzing))
+        search_index.catch_up(engine)
+    except Exception:
+        log.exception("upkeep after an import failed; it is retried later")
+
+
+def _since(start: float) -> float:
+    return time.monotonic() - start
 
 
 def _stage(

@@ -33,6 +33,7 @@ from kontak.messages import restore, translate
 
 MAX_LIST = 100
 _CHUNK = 1 << 20
+REPORT_BATCH = 5000  # problem rows whose cells are read at once
 
 
 def start(
@@ -231,6 +232,9 @@ def _problems(stage: Stage, on_existing: str) -> dict[int, list[str]]:
 
 
 def _problem_rows(stage: Stage, problems: dict[int, list[str]]) -> Iterator[tuple[str, list[str]]]:
-    for row, cells in stage.all_rows():
-        if row in problems:
-            yield f"row {row}: " + "; ".join(problems[row]), cells
+    rows = sorted(problems)
+    for start in range(0, len(rows), REPORT_BATCH):
+        batch = rows[start : start + REPORT_BATCH]
+        cells = stage.cells(batch)
+        for row in batch:
+            yield f"row {row}: " + "; ".join(problems[row]), cells.get(row, [])

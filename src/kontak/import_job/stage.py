@@ -39,6 +39,9 @@ EXIT_REJECTED = 3
 PROGRESS_EVERY_S = 0.2
 CHUNK_ROWS = 2000
 Chunk = list[tuple[int, list[Any]]]
+# A cell may list any number of handles: each chunk's social ids get a range far larger
+# than it can use (id_start() leaves 2**79 above it; a million rows use ~2**49).
+SOCIAL_IDS_PER_CHUNK = 2**40
 PARALLEL_FROM_ROWS = 20_000  # smaller files are checked faster than worker processes start
 
 
@@ -65,7 +68,7 @@ def run(spec: dict[str, Any]) -> int:
     path = Path(spec["stage"])
     estimated = table.estimated_rows or 0
     workers = int(spec.get("workers", 1)) if estimated >= PARALLEL_FROM_ROWS else 1
-    job = _Job(kind, source, limits, checker, estimated, id_start())
+    job = _Job(kind, source, limits, checker, estimated, id_start(), id_start())
     try:
         if workers <= 1:
             stage = Stage(path, create=True)
@@ -123,24 +126,29 @@ class _Job:
     checker: RowChecker
     estimated: int
     start: int  # contact ids follow it by data row, so they follow the file
+    social_start: int  # social account ids: SOCIAL_IDS_PER_CHUNK of them per chunk
 
     def stage_chunks(self, chunks: Iterable[tuple[int, Chunk]], stage: Stage) -> Iterator[int]:
         """Check and stage numbered chunks (``CHUNK_ROWS`` rows each but maybe the last);
         yields each chunk's size when it is staged."""
         for number, chunk in chunks:
+            # Each chunk draws from ranges of its own: workers never draw the same id.
             ids = sequence_from(self.start + number * CHUNK_ROWS)
-            for prepared in _prepare(self.checker, chunk, ids):
+            social_ids = sequence_from(self.social_start + number * SOCIAL_IDS_PER_CHUNK)
+            for prepared in _prepare(self.checker, chunk, ids, social_ids):
                 stage.add(prepared)
             yield len(chunk)
 
 
-def _prepare(checker: RowChecker, chunk: Chunk, ids: Iterator[str]) -> list[Records]:
+def _prepare(
+    checker: RowChecker, chunk: Chunk, ids: Iterator[str], social_ids: Iterator[str]
+) -> list[Records]:
     """Check each row of ``chunk`` and turn it into staging records."""
     out = []
     for row, cells in chunk:
         checked = checker.check(row, list(cells))
         texts = [c if isinstance(c, str) else cell_text(c) for c in cells]
-        out.append(records(checked, texts, next(ids)))
+        out.append(records(checked, texts, next(ids), social_ids))
     return out
 
 

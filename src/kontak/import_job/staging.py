@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kontak.ids import new_id
 from kontak.import_job.checks import CheckedRow
 from kontak.messages import Text, restore, stored
 
@@ -40,8 +39,11 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 Records = tuple[tuple[Any, ...], list[tuple[Any, ...]], list[tuple[Any, ...]], list[str]]
 
 
-def records(checked: CheckedRow, cells: Sequence[str], contact_id: str) -> Records:
-    """The staging rows of one checked spreadsheet row: (row, keys, errors, tags).
+def records(
+    checked: CheckedRow, cells: Sequence[str], contact_id: str, social_ids: Iterator[str]
+) -> Records:
+    """The staging rows of one checked spreadsheet row: (row, keys, errors, tags); its
+    social accounts take their row ids from ``social_ids``.
 
     Pure, so that the worker processes that check rows also prepare what is written.
     """
@@ -50,7 +52,7 @@ def records(checked: CheckedRow, cells: Sequence[str], contact_id: str) -> Recor
     custom = {k: x for k, x in (v.get("custom_fields") or {}).items() if x is not None}
     row = (
         checked.row,
-        _dumps(cells),
+        cells_text(cells),
         0 if checked.errors else 1,
         contact_id,
         v.get("name"),
@@ -69,9 +71,25 @@ def records(checked: CheckedRow, cells: Sequence[str], contact_id: str) -> Recor
         keys.append((checked.row, "phone", v["phone"], v["phone"], None))
     for social in v.get("social_accounts") or []:
         # Social accounts get their row id here, so the database can insert them in SQL.
-        keys.append((checked.row, social.platform, social.key, social.handle, new_id()))
+        keys.append((checked.row, social.platform, social.key, social.handle, next(social_ids)))
     errors = [(e.row, e.column, e.value, e.message, stored(e.message)) for e in checked.errors]
     return row, keys, errors, tags
+
+
+def cells_text(cells: Sequence[str]) -> str:
+    """A row's cells as stored: each after a NUL (a character no cell holds in practice;
+    joining is ~10x cheaper than JSON), or as JSON when one does."""
+    text = "\0" + "\0".join(cells)
+    if cells and text.count("\0") == len(cells):
+        return text
+    return _dumps(list(cells))
+
+
+def cells_from(text: str) -> list[str]:
+    """The cells that :func:`cells_text` stored."""
+    if text.startswith("\0"):
+        return text[1:].split("\0")
+    return list(json.loads(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +218,7 @@ class Stage:
             for row, cells in self.db.execute(
                 f"SELECT row, cells FROM row WHERE row IN ({marks})", chunk
             ):
-                found[int(row)] = json.loads(cells)
+                found[int(row)] = cells_from(cells)
         return found
 
     def save_existing(self, matches: Iterator[tuple[int, str, str, str]]) -> None:
@@ -249,7 +267,3 @@ class Stage:
             WHERE r.valid = 1 AND k.kind NOT IN ('email', 'phone') ORDER BY k.rowid
             """
         )
-
-    def all_rows(self) -> Iterator[tuple[int, list[str]]]:
-        for row, cells in self.db.execute("SELECT row, cells FROM row ORDER BY row"):
-            yield int(row), json.loads(cells)

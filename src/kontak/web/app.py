@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from kontak import __version__
 from kontak.config import Settings, get_settings
+from kontak.db import search_index
 from kontak.db.session import Checkpointer, make_engine, make_sessionmaker
 from kontak.import_job.worker import Worker
 from kontak.web import errors
@@ -37,7 +38,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     sessions = make_sessionmaker(engine)
     worker = Worker(settings, sessions) if settings.run_worker else None
-    checkpointer = Checkpointer(engine) if settings.is_sqlite else None
+    checkpointer = (
+        Checkpointer(engine, chores=[lambda: search_index.catch_up(engine)])
+        if settings.is_sqlite
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

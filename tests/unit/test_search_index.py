@@ -1,0 +1,238 @@
+"""Deferred search indexing (kontak.db.search_index, migration 0006) keeps its invariant:
+a row is in its FTS5 index if and only if its rowid lies in no pending range, whatever
+mix of single writes (triggers), deferred bulk writes, deletes, updates and partial
+catch-ups happens; after a full catch-up SQLite's own integrity check agrees."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from kontak.db import search_index
+from kontak.db.migrate import upgrade
+from kontak.db.session import make_engine
+
+TABLES = ("contact", "social_account")
+WORDS = ["budi", "santoso", "siti", "nur", "ayu", "eko", "putri", "dewi", "agus", "rina"]
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Path:
+    path = tmp_path / "kontak.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    raw = sqlite3.connect(path, isolation_level=None)  # foreign keys off: rows stand alone
+    return raw
+
+
+class Writer:
+    def __init__(self, raw: sqlite3.Connection, rng: random.Random) -> None:
+        self.raw = raw
+        self.rng = rng
+        self.n = 0
+
+    def _text(self) -> str:
+        return " ".join(self.rng.sample(WORDS, 2)) + f" {self.rng.randrange(1000)}"
+
+    def insert(self, table: str) -> None:
+        self.n += 1
+        if table == "contact":
+            self.raw.execute(
+                "INSERT INTO contact (id, organization_id, name, email_key, phone,"
+                " custom_fields, source, created_at, updated_at)"
+                " VALUES (?, 'org', ?, ?, ?, '{}', 'test', '2026-01-01', '2026-01-01')",
+                (f"c{self.n:08d}", self._text(), f"u{self.n}@contoh.id", f"+62812{self.n:07d}"),
+            )
+        else:
+            handle = self._text().replace(" ", "_")
+            self.raw.execute(
+                "INSERT INTO social_account (id, organization_id, contact_id, platform, handle,"
+                " handle_key) VALUES (?, 'org', 'c', 'instagram', ?, ?)",
+                (f"s{self.n:08d}", handle, f"{handle}_{self.n}"),
+            )
+
+    def bulk(self, table: str, count: int) -> None:
+        self.raw.execute("BEGIN IMMEDIATE")
+        assert search_index.defer(self.raw, table)
+        for _ in range(count):
+            self.insert(table)
+        search_index.close(self.raw, table)
+        self.raw.execute("COMMIT")
+
+    def delete(self, table: str) -> None:
+        self.raw.execute(
+            f"DELETE FROM {table} WHERE rowid IN"
+            f" (SELECT rowid FROM {table} ORDER BY random() LIMIT 1)"
+        )
+
+    def delete_last(self, table: str) -> None:
+        self.raw.execute(f"DELETE FROM {table} WHERE rowid = (SELECT max(rowid) FROM {table})")
+
+    def update(self, table: str) -> None:
+        column = "name" if table == "contact" else "handle_key"
+        self.raw.execute(
+            f"UPDATE {table} SET {column} = ? WHERE rowid IN"
+            f" (SELECT rowid FROM {table} ORDER BY random() LIMIT 1)",
+            (self._text() + f" {self.n}",),
+        )
+
+    def catch_up_some(self, batch: int) -> None:
+        self.raw.execute("BEGIN IMMEDIATE")
+        search_index._index_batch(self.raw, batch)
+        self.raw.execute("COMMIT")
+
+
+def _indexed(raw: sqlite3.Connection, table: str) -> set[int]:
+    index = search_index.INDEXES[table][0]
+    return {r for (r,) in raw.execute(f"SELECT id FROM {index}_docsize")}
+
+
+def _expected(raw: sqlite3.Connection, table: str) -> set[int]:
+    ranges = raw.execute(
+        "SELECT first_rowid, last_rowid FROM search_pending WHERE name = ?", (table,)
+    ).fetchall()
+    rows = {r for (r,) in raw.execute(f"SELECT rowid FROM {table}")}
+    return {r for r in rows if not any(a <= r <= b for a, b in ranges)}
+
+
+def _check(raw: sqlite3.Connection) -> None:
+    for table in TABLES:
+        assert _indexed(raw, table) == _expected(raw, table), table
+    ranges = raw.execute(
+        "SELECT name, first_rowid, last_rowid FROM search_pending ORDER BY name, first_rowid"
+    ).fetchall()
+    for (n1, _a1, b1), (n2, a2, _b2) in itertools.pairwise(ranges):
+        assert n1 != n2 or b1 < a2, ranges  # ranges never overlap
+
+
+def _integrity(raw: sqlite3.Connection) -> None:
+    for index, _columns in search_index.INDEXES.values():
+        raw.execute(f"INSERT INTO {index} ({index}, rank) VALUES ('integrity-check', 1)")
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_any_mix_of_writes_keeps_the_invariant(database: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    raw = _connect(database)
+    writer = Writer(raw, rng)
+    try:
+        for _ in range(120):
+            table = rng.choice(TABLES)
+            step = rng.random()
+            if step < 0.25:
+                writer.insert(table)
+            elif step < 0.4:
+                writer.bulk(table, rng.randrange(0, 12))
+            elif step < 0.55:
+                writer.delete(table)
+            elif step < 0.65:
+                writer.delete_last(table)
+            elif step < 0.8:
+                writer.update(table)
+            else:
+                writer.catch_up_some(rng.randrange(1, 6))
+            _check(raw)
+    finally:
+        raw.close()
+    engine = make_engine(f"sqlite:///{database}")
+    try:
+        search_index.catch_up(engine, batch=4)
+    finally:
+        engine.dispose()
+    raw = _connect(database)
+    try:
+        assert raw.execute("SELECT count(*) FROM search_pending").fetchone()[0] == 0
+        _check(raw)
+        _integrity(raw)
+    finally:
+        raw.close()
+
+
+def test_rows_deleted_at_the_top_of_a_pending_range_are_not_indexed_twice(
+    database: Path,
+) -> None:
+    # The next bulk write reuses their rowids, inside the older range: the ranges merge.
+    raw = _connect(database)
+    writer = Writer(raw, random.Random(1))
+    try:
+        writer.bulk("contact", 10)
+        for _ in range(4):
+            writer.delete_last("contact")
+        writer.bulk("contact", 6)
+        ranges = raw.execute("SELECT first_rowid, last_rowid FROM search_pending").fetchall()
+        assert ranges == [(1, 12)]
+        _check(raw)
+        writer.catch_up_some(100)
+        _check(raw)
+        _integrity(raw)
+        assert len(_indexed(raw, "contact")) == 12
+    finally:
+        raw.close()
+
+
+def test_an_empty_bulk_write_leaves_nothing_pending(database: Path) -> None:
+    raw = _connect(database)
+    try:
+        Writer(raw, random.Random(2)).bulk("contact", 0)
+        assert raw.execute("SELECT count(*) FROM search_pending").fetchone()[0] == 0
+    finally:
+        raw.close()
+
+
+def test_rebuild_clears_what_is_pending(database: Path) -> None:
+    raw = _connect(database)
+    try:
+        Writer(raw, random.Random(3)).bulk("contact", 5)
+    finally:
+        raw.close()
+    engine = make_engine(f"sqlite:///{database}")
+    try:
+        with engine.begin() as connection:
+            assert search_index.has_pending(connection)
+            search_index.rebuild(connection)
+        with engine.connect() as connection:
+            assert not search_index.has_pending(connection)
+    finally:
+        engine.dispose()
+    raw = _connect(database)
+    try:
+        _check(raw)
+        _integrity(raw)
+    finally:
+        raw.close()
+
+
+def test_the_server_indexes_what_is_left_pending(database: Path, tmp_path: Path) -> None:
+    # Rows left pending (an import process that ended after its commit, or a CLI import
+    # beside the server) are indexed by the server's background thread.
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from kontak.config import Settings
+    from kontak.web.app import create_app
+
+    raw = _connect(database)
+    try:
+        Writer(raw, random.Random(4)).bulk("contact", 7)
+    finally:
+        raw.close()
+    settings = Settings(database_url=f"sqlite:///{database}", data_dir=tmp_path / "data")
+    with TestClient(create_app(settings)):
+        deadline = time.monotonic() + 30
+        raw = _connect(database)
+        try:
+            while raw.execute("SELECT count(*) FROM search_pending").fetchone()[0]:
+                assert time.monotonic() < deadline, "nothing indexed the pending rows"
+                time.sleep(0.1)
+            _check(raw)
+            assert len(_indexed(raw, "contact")) == 7
+        finally:
+            raw.close()
