@@ -127,8 +127,9 @@ def test_imported_contacts_are_searchable(api: TestClient) -> None:
 def test_imported_contacts_are_found_and_changed_before_the_index_catches_up(
     api: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # An import's rows are indexed after its commit (SQLite): until then LIKE answers, and
-    # changes made meanwhile are what the catch-up indexes.
+    # An import's rows are indexed after its commit: until then LIKE answers (SQLite) or
+    # the trigram indexes' pending lists are read too (PostgreSQL), and changes made
+    # meanwhile are what the catch-up indexes.
     from kontak.db import search_index
 
     monkeypatch.setattr(search_index, "catch_up", lambda engine: 0)
@@ -146,7 +147,9 @@ def test_imported_contacts_are_found_and_changed_before_the_index_catches_up(
     last = api.get(URL, params={"q": "Tertunda 11"}).json()["items"][0]
     assert api.delete(f"{URL}/{last['id']}").status_code == 204
     monkeypatch.undo()
-    search_index.catch_up(engine)
+    # SQLite: the rows of the pending ranges; PostgreSQL: the pages of the trigram
+    # indexes' pending lists, which the import's COPYs filled instead of merging them.
+    assert search_index.catch_up(engine) > 0
     if sqlite:
         with engine.connect() as conn:
             assert not search_index.has_pending(conn)

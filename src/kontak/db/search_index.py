@@ -33,6 +33,11 @@ INDEXES = {
 }
 OPEN_END = 2**62  # the end of a range while its transaction is still inserting
 BATCH = 100_000  # rows indexed per transaction: ~0.5 s of holding the write lock
+# PostgreSQL: an import's COPYs add their rows to the GIN pending lists of the trigram
+# indexes only (up to this much), and catch_up merges the lists after the commit. Until
+# then a search reads the pending list too (slower, still exact); an insert by another
+# session meanwhile may merge the list itself (one slow create).
+PENDING_LIST = "2GB"
 
 
 def _has_table(raw: Any) -> bool:
@@ -82,7 +87,10 @@ def has_pending(connection: Connection) -> bool:
 def catch_up(engine: Engine, *, batch: int = BATCH) -> int:
     """Index every pending row, ``batch`` rows per write transaction; returns how many rowids
     were covered. Safe to run from several threads or processes at once: each batch reads
-    the ranges inside its own write transaction."""
+    the ranges inside its own write transaction. PostgreSQL: merges the pending lists of
+    the trigram indexes (see :data:`PENDING_LIST`)."""
+    if engine.dialect.name == "postgresql":
+        return _merge_pending_lists(engine)
     if engine.dialect.name != "sqlite":
         return 0
     started, covered = time.monotonic(), 0
@@ -136,3 +144,31 @@ def rebuild(connection: Connection) -> None:
         raw.execute(f"INSERT INTO {index} ({index}) VALUES ('rebuild')")  # type: ignore[union-attr]
     if _has_table(raw):
         raw.execute(f"DELETE FROM {PENDING}")  # type: ignore[union-attr]
+
+
+def _merge_pending_lists(engine: Engine) -> int:
+    """PostgreSQL: merge the trigram indexes' pending lists into the indexes; returns how
+    many pages were merged (nothing where migration 0005 made no index)."""
+    from kontak.db.base import TRIGRAM_INDEXES
+
+    merged, started = 0, time.monotonic()
+    with engine.connect() as connection:
+        present = {
+            name
+            for (name,) in connection.exec_driver_sql(
+                "SELECT indexname FROM pg_indexes WHERE indexname = ANY(%(names)s)",
+                {"names": list(TRIGRAM_INDEXES)},
+            )
+        }
+        for name in TRIGRAM_INDEXES:
+            if name in present:
+                merged += int(
+                    connection.exec_driver_sql(
+                        "SELECT gin_clean_pending_list(%(index)s::regclass)", {"index": name}
+                    ).scalar_one()
+                )
+                connection.commit()
+    if merged:
+        took = time.monotonic() - started
+        log.info("search indexes merged %d pending pages in %.2f s", merged, took)
+    return merged

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sqlite3
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +25,7 @@ from sqlalchemy.orm import Session
 from kontak.db import search_index
 from kontak.import_job.staging import Stage
 
+log = logging.getLogger("kontak.import")
 Match = tuple[int, str, str, str]
 
 KEY_TABLE = "import_key_tmp"
@@ -297,7 +300,7 @@ def _copy_text(
     """COPY into ``table`` the CSV lines that ``query`` makes in the staging file: SQLite
     writes them itself, so no row is built in Python (1M contacts: 13 s -> a few)."""
     cols = ", ".join(f'"{c}"' for c in columns)
-    count = 0
+    count, started = 0, time.monotonic()
     cursor = stage.db.cursor()
     try:
         cursor.execute(query, params)
@@ -310,6 +313,7 @@ def _copy_text(
                 count += len(lines)
     finally:
         cursor.close()
+    log.info("import: COPY of %d rows into %s in %.2f s", count, table, time.monotonic() - started)
     return count
 
 
@@ -331,6 +335,10 @@ def _copy_new(
     db.executemany("INSERT INTO temp.import_tag VALUES (?, ?)", tag_ids.items())
     stamp = now.astimezone(UTC).isoformat()
     params = {"org": organization_id, "source": source, "now": stamp}
+    # The trigram indexes (migration 0005) take the new rows into their pending lists
+    # only; search_index.catch_up merges them after the commit (1M contacts: 21.5 s of
+    # COPY with the merges inside, 18.7 s without).
+    _raw(session).execute(f"SET LOCAL gin_pending_list_limit = '{search_index.PENDING_LIST}'")
     quick = _without_reference_triggers(session, organization_id, list(tag_ids.values()))
     try:
         created = _copy_text(session, "contact", CONTACT_COLUMNS, stage, _CONTACT_LINES, params)
