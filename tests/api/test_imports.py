@@ -232,6 +232,45 @@ def test_row_matching_two_existing_contacts_rejects_in_every_mode(api: TestClien
         assert two["id"] in errors[0]["message"]
 
 
+def test_every_kind_of_identity_is_matched_in_the_file_and_against_contacts(
+    api: TestClient,
+) -> None:
+    kept = api.post(
+        "/api/v1/contacts",
+        json={
+            "name": "Ada",
+            "email": "Ada@Contoh.id",
+            "phone": "0811-0000-0001",
+            "social_accounts": [{"platform": "instagram", "handle": "Ada_IG"}],
+        },
+    ).json()
+    data = csv_bytes(
+        [
+            ["name", "email", "phone", "instagram"],
+            ["By email", "ADA@contoh.id", "", ""],
+            ["By phone", "", "+62 811 0000 0001", ""],
+            ["By handle", "", "0812-0000-0003", "@ada_ig"],
+            ["Twin 1", "twin@contoh.id", "0812-0000-0004", "twin_ig"],
+            ["Twin 2", "Twin@Contoh.id", "0812 0000 0004", "@Twin_IG"],
+        ]
+    )
+    job = run_import(api, data)
+    assert job["status"] == "rejected"
+    found = api.get(f"/api/v1/imports/{job['id']}/duplicates").json()
+    assert found["existing"] == [
+        {"row": 2, "key": "email", "value": kept["email"], "contact_id": kept["id"]},
+        {"row": 3, "key": "phone", "value": kept["phone"], "contact_id": kept["id"]},
+        {"row": 4, "key": "instagram", "value": "Ada_IG", "contact_id": kept["id"]},
+    ]
+    groups = [(g["key"], g["value"], [r["row"] for r in g["rows"]]) for g in found["in_file"]]
+    assert sorted(groups) == [
+        ("email", "twin@contoh.id", [5, 6]),
+        ("instagram", "twin_ig", [5, 6]),
+        ("phone", "+6281200000004", [5, 6]),
+    ]
+    assert job["duplicate_count"] == 5
+
+
 def test_in_file_duplicates_reject_in_every_mode(api: TestClient) -> None:
     data = csv_bytes([["name", "email"], ["A", "Same@contoh.id"], ["B", "same@CONTOH.id"]])
     for mode in ("skip", "update"):

@@ -130,6 +130,11 @@ def refresh_statistics(engine: Engine) -> None:
 
 def existing_matches(session: Session, organization_id: str, stage: Stage) -> list[Match]:
     """(row, kind, stored value, contact id) for every staged key an existing contact holds."""
+    holds_contacts = session.execute(
+        text("SELECT 1 FROM contact WHERE organization_id = :org LIMIT 1"), {"org": organization_id}
+    ).first()
+    if not holds_contacts:  # a first import into an organization: nothing to match
+        return []
     if _is_postgres(session):
         session.execute(
             text(f"CREATE TEMP TABLE {KEY_TABLE} (row integer, kind text, key text) ON COMMIT DROP")
@@ -138,21 +143,24 @@ def existing_matches(session: Session, organization_id: str, stage: Stage) -> li
         # No index: ANALYZE lets the planner hash-join the keys with the organization's
         # contacts (building an index on a temporary table of 2M keys alone took 4 s).
         session.execute(text(f"ANALYZE {KEY_TABLE}"))
-        keys = KEY_TABLE
+        emails = phones = socials = KEY_TABLE
+        email_key = phone_key = "k.key"
     else:
-        keys = "stage.key"
+        emails = phones = "stage.row"
+        socials = "stage.key"
+        email_key, phone_key = "k.email_key", "k.phone"
     result = session.execute(
         text(
             f"""
-            SELECT k.row, k.kind, c.email, c.id FROM {keys} k
-              JOIN contact c ON c.organization_id = :org AND c.email_key = k.key
-             WHERE k.kind = 'email'
+            SELECT k.row, 'email', c.email, c.id FROM {emails} k
+              JOIN contact c ON c.organization_id = :org AND c.email_key = {email_key}
+            {"WHERE k.kind = 'email'" if emails == KEY_TABLE else ""}
             UNION ALL
-            SELECT k.row, k.kind, c.phone, c.id FROM {keys} k
-              JOIN contact c ON c.organization_id = :org AND c.phone = k.key
-             WHERE k.kind = 'phone'
+            SELECT k.row, 'phone', c.phone, c.id FROM {phones} k
+              JOIN contact c ON c.organization_id = :org AND c.phone = {phone_key}
+            {"WHERE k.kind = 'phone'" if phones == KEY_TABLE else ""}
             UNION ALL
-            SELECT k.row, k.kind, s.handle, s.contact_id FROM {keys} k
+            SELECT k.row, k.kind, s.handle, s.contact_id FROM {socials} k
               JOIN social_account s
                 ON s.organization_id = :org AND s.platform = k.kind AND s.handle_key = k.key
             """
@@ -249,7 +257,17 @@ def _line(*fields: str) -> str:
     return " || ',' || ".join(fields)
 
 
-_KEY_LINES = "SELECT " + _line("k.row", _plain("k.kind"), _quoted("k.key")) + " FROM key k"
+_KEY_LINES = (
+    "SELECT "
+    + _line("r.row", "'email'", _quoted("r.email_key"))
+    + " FROM row r WHERE r.email_key <> ''"
+    + " UNION ALL SELECT "
+    + _line("r.row", "'phone'", _quoted("r.phone"))
+    + " FROM row r WHERE r.phone <> ''"
+    + " UNION ALL SELECT "
+    + _line("k.row", _plain("k.kind"), _quoted("k.key"))
+    + " FROM key k"
+)
 _NEW = "r.valid = 1 AND r.row NOT IN (SELECT row FROM temp.import_skip)"
 _CONTACT_LINES = (
     "SELECT "

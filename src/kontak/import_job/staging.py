@@ -64,11 +64,9 @@ def records(
         _dumps(custom) if custom else "",
         _dumps(tags) if tags else "",
     )
+    # Emails and phones are found in their row's columns; social accounts, any number per
+    # row, are keys of their own.
     keys: list[tuple[Any, ...]] = []
-    if v.get("email_key"):
-        keys.append((checked.row, "email", v["email_key"], v["email"], None))
-    if v.get("phone"):
-        keys.append((checked.row, "phone", v["phone"], v["phone"], None))
     for social in v.get("social_accounts") or []:
         # Social accounts get their row id here, so the database can insert them in SQL.
         keys.append((checked.row, social.platform, social.key, social.handle, next(social_ids)))
@@ -90,6 +88,10 @@ def cells_from(text: str) -> list[str]:
     if text.startswith("\0"):
         return text[1:].split("\0")
     return list(json.loads(text))
+
+
+# (kind, key column, shown column) of the identities kept in a row's own columns.
+_SHARED = (("email", "email_key", "email"), ("phone", "phone", "phone"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,16 +192,25 @@ class Stage:
 
     def duplicate_groups(self) -> list[DuplicateGroup]:
         """Every normalized value that two or more rows of the file share."""
-        # The GROUP BY reads the (kind, key) index alone; only shared values are looked up.
-        shared = self.db.execute(
-            "SELECT kind, key FROM key GROUP BY kind, key HAVING COUNT(*) > 1"
-        ).fetchall()
-        groups = []
-        for kind, key in shared:
-            found = self.db.execute(
-                "SELECT row, display FROM key WHERE kind = ? AND key = ? ORDER BY row", (kind, key)
-            ).fetchall()
-            groups.append(DuplicateGroup(kind, found[0][1], sorted({int(r) for r, _ in found})))
+        # One pass each: the shared values (a GROUP BY), then the rows holding them (a scan
+        # that looks each value up in the list of shared ones); no index to build first.
+        found: dict[tuple[str, str], list[tuple[int, str]]] = {}
+        for kind, key, display in _SHARED:
+            for value, row, shown in self.db.execute(
+                f"SELECT {key}, row, {display} FROM row WHERE {key} IN"
+                f" (SELECT {key} FROM row WHERE {key} <> '' GROUP BY {key} HAVING COUNT(*) > 1)"
+                " ORDER BY row"
+            ):
+                found.setdefault((kind, value), []).append((int(row), shown))
+        for kind, value, row, shown in self.db.execute(
+            "SELECT kind, key, row, display FROM key WHERE (kind, key) IN"
+            " (SELECT kind, key FROM key GROUP BY kind, key HAVING COUNT(*) > 1) ORDER BY row"
+        ):
+            found.setdefault((kind, value), []).append((int(row), shown))
+        groups = [
+            DuplicateGroup(kind, rows[0][1], sorted({r for r, _ in rows}))
+            for (kind, _value), rows in found.items()
+        ]
         groups.sort(key=lambda g: (g.rows[0], g.kind))
         return groups
 
