@@ -236,3 +236,42 @@ def test_the_server_indexes_what_is_left_pending(database: Path, tmp_path: Path)
             assert len(_indexed(raw, "contact")) == 7
         finally:
             raw.close()
+
+
+def test_a_writer_gets_in_between_the_batches_of_a_catch_up(
+    database: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The engine's write lock is not fair: without a pause between batches the catch-up
+    # took it straight back, and an import's own "completed" waited for all of it.
+    import threading
+
+    raw = _connect(database)
+    try:
+        Writer(raw, random.Random(5)).bulk("contact", 60)
+    finally:
+        raw.close()
+    engine = make_engine(f"sqlite:///{database}")
+    started = threading.Event()
+    original = search_index._index_batch
+
+    def batch(raw: sqlite3.Connection, size: int) -> int:
+        started.set()
+        return original(raw, size)
+
+    monkeypatch.setattr(search_index, "_index_batch", batch)
+    try:
+        worker = threading.Thread(target=search_index.catch_up, args=(engine,), kwargs={"batch": 1})
+        worker.start()
+        assert started.wait(10)
+        with (
+            engine.connect() as connection,
+            connection.execution_options(kontak_write=True).begin(),
+        ):
+            left = connection.exec_driver_sql(
+                "SELECT sum(last_rowid - first_rowid + 1) FROM search_pending"
+            ).scalar()
+        worker.join(60)
+    finally:
+        engine.dispose()
+    assert left is not None
+    assert left > 30  # in after a few batches, not after all 60

@@ -33,6 +33,7 @@ INDEXES = {
 }
 OPEN_END = 2**62  # the end of a range while its transaction is still inserting
 BATCH = 100_000  # rows indexed per transaction: ~0.5 s of holding the write lock
+PAUSE_S = 0.02  # between batches
 # PostgreSQL: an import's COPYs add their rows to the GIN pending lists of the trigram
 # indexes only (up to this much), and catch_up merges the lists after the commit. Until
 # then a search reads the pending list too (slower, still exact); an insert by another
@@ -104,6 +105,9 @@ def catch_up(engine: Engine, *, batch: int = BATCH) -> int:
         if done == 0:
             break
         covered += done
+        # Let a waiting writer in: the lock is not fair, and this loop would take it
+        # straight back (it kept an import's own "completed" waiting for the whole catch-up).
+        time.sleep(PAUSE_S)
     if covered:
         took = time.monotonic() - started
         log.info("search index caught up with %d rows in %.2f s", covered, took)
