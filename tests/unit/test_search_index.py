@@ -275,3 +275,28 @@ def test_a_writer_gets_in_between_the_batches_of_a_catch_up(
         engine.dispose()
     assert left is not None
     assert left > 30  # in after a few batches, not after all 60
+
+
+def test_a_big_catch_up_leaves_one_segment_per_index(
+    database: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Many batch-sized segments left to FTS5's automerge slowed every later single write.
+    raw = _connect(database)
+    try:
+        Writer(raw, random.Random(6)).bulk("contact", 40)
+    finally:
+        raw.close()
+    monkeypatch.setattr(search_index, "OPTIMIZE_FROM", 20)
+    engine = make_engine(f"sqlite:///{database}")
+    try:
+        assert search_index.catch_up(engine, batch=5) == 40
+    finally:
+        engine.dispose()
+    raw = _connect(database)
+    try:
+        segments = raw.execute("SELECT count(DISTINCT segid) FROM contact_search_idx").fetchone()
+        assert segments == (1,)
+        _check(raw)
+        _integrity(raw)
+    finally:
+        raw.close()

@@ -34,6 +34,10 @@ INDEXES = {
 OPEN_END = 2**62  # the end of a range while its transaction is still inserting
 BATCH = 100_000  # rows indexed per transaction: ~0.5 s of holding the write lock
 PAUSE_S = 0.02  # between batches
+# After a catch-up of this many rows the indexes are merged into one segment each: big
+# segments left to FTS5's automerge made every later single write pay for merging them
+# (200k contacts: creates p99 34 -> 18 ms, worst 126 -> 19 ms).
+OPTIMIZE_FROM = 10_000
 # PostgreSQL: an import's COPYs add their rows to the GIN pending lists of the trigram
 # indexes only (up to this much), and catch_up merges the lists after the commit. Until
 # then a search reads the pending list too (slower, still exact); an insert by another
@@ -108,10 +112,20 @@ def catch_up(engine: Engine, *, batch: int = BATCH) -> int:
         # Let a waiting writer in: the lock is not fair, and this loop would take it
         # straight back (it kept an import's own "completed" waiting for the whole catch-up).
         time.sleep(PAUSE_S)
+    if covered >= OPTIMIZE_FROM:
+        _optimize(engine)
     if covered:
         took = time.monotonic() - started
         log.info("search index caught up with %d rows in %.2f s", covered, took)
     return covered
+
+
+def _optimize(engine: Engine) -> None:
+    with engine.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        for index, _columns in INDEXES.values():
+            with connection.execution_options(**{WRITE_OPTION: True}).begin():
+                raw.execute(f"INSERT INTO {index} ({index}) VALUES ('optimize')")  # type: ignore[union-attr]
 
 
 def _index_batch(raw: Any, batch: int) -> int:
