@@ -56,7 +56,7 @@ def apply(
     """Check the staged file against the database and write it whole, or not at all."""
     started = time.monotonic()
     groups = stage.duplicate_groups()
-    log.info("import: %d duplicate groups found in %.2f s", len(groups), _since(started))
+    log.info("import: %d duplicate groups found in %.2f s", len(groups), elapsed(started))
     engine = sessions.kw["bind"]
     for attempt in range(3):
         # A connection of our own for the whole step, so that the staging file attached to
@@ -73,7 +73,7 @@ def apply(
                 if outcome.status == "completed" and not dry_run:
                     committing = time.monotonic()
                     session.commit()
-                    log.info("import: committed in %.2f s", _since(committing))
+                    log.info("import: committed in %.2f s", elapsed(committing))
                 else:
                     session.rollback()
             except Exception as exc:
@@ -105,7 +105,7 @@ def _attempt(
 ) -> Outcome:
     started = time.monotonic()
     matches = bulk.existing_matches(session, org.id, stage)
-    log.info("import: %d matches of existing contacts in %.2f s", len(matches), _since(started))
+    log.info("import: %d matches of existing contacts in %.2f s", len(matches), elapsed(started))
     contacts_of: dict[int, set[str]] = defaultdict(set)
     for row, _kind, _value, contact_id in matches:
         contacts_of[row].add(contact_id)
@@ -138,7 +138,7 @@ def _attempt(
     outcome.created = bulk.insert_new(
         session, org.id, stage, skip=skip, source=source, now=utcnow(), tag_ids=tag_ids
     )
-    log.info("import: %d contacts written in %.2f s", outcome.created, _since(started))
+    log.info("import: %d contacts written in %.2f s", outcome.created, elapsed(started))
     if on_existing == "update":
         outcome.updated = _update_matched(session, org, stage, matched, tag_ids)
     else:
@@ -147,7 +147,8 @@ def _attempt(
     return outcome
 
 
-def _since(start: float) -> float:
+def elapsed(start: float) -> float:
+    """Seconds since ``start`` (a ``time.monotonic()`` reading), for the import log."""
     return time.monotonic() - start
 
 

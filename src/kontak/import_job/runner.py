@@ -31,7 +31,7 @@ from kontak.db.base import utcnow
 from kontak.db.session import session_scope
 from kontak.files.table import Limits
 from kontak.import_job import repository
-from kontak.import_job.apply import Outcome, apply
+from kontak.import_job.apply import Outcome, apply, elapsed
 from kontak.import_job.bulk import is_database_error, refresh_statistics
 from kontak.import_job.paths import job_dir, source_path, stage_path
 from kontak.import_job.staging import Stage
@@ -73,7 +73,7 @@ def run_job(
     try:
         started = time.monotonic()
         rows = _stage(settings, sessions, job_id, org.default_region, fields, on_progress)
-        log.info("import %s: %d rows read and checked in %.2f s", job_id, rows, _since(started))
+        log.info("import %s: %d rows read and checked in %.2f s", job_id, rows, elapsed(started))
         _set(sessions, job_id, rows_total=rows, rows_processed=rows)
         stage = Stage(stage_path(settings, job_id))
         try:
@@ -88,7 +88,7 @@ def run_job(
             fmt = stage.meta("format")
         finally:
             stage.close()
-        log.info("import %s: %s in %.2f s in all", job_id, outcome.status, _since(started))
+        log.info("import %s: %s in %.2f s in all", job_id, outcome.status, elapsed(started))
         if outcome.status == "completed" and not dry_run:
             _after_import(sessions, outcome.created)
         _finish(sessions, job_id, outcome, dry_run=dry_run, fmt=fmt)
@@ -110,14 +110,10 @@ def _after_import(sessions: sessionmaker[Session], created: int) -> None:
         if created >= ANALYZE_FROM:
             analyzing = time.monotonic()
             refresh_statistics(engine)
-            log.info("import: planner statistics refreshed in %.2f s", _since(analyzing))
+            log.info("import: planner statistics refreshed in %.2f s", elapsed(analyzing))
         search_index.catch_up(engine)
     except Exception:
         log.exception("upkeep after an import failed; it is retried later")
-
-
-def _since(start: float) -> float:
-    return time.monotonic() - start
 
 
 def _stage(
