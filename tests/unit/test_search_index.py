@@ -28,8 +28,16 @@ def database(tmp_path: Path) -> Path:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    raw = sqlite3.connect(path, isolation_level=None)  # foreign keys off: rows stand alone
-    return raw
+    return sqlite3.connect(path, isolation_level=None)  # foreign keys off: rows stand alone
+
+
+def _bulk(path: Path, seed: int, count: int) -> None:
+    """One deferred bulk write of ``count`` contacts, on a connection of its own."""
+    raw = _connect(path)
+    try:
+        Writer(raw, random.Random(seed)).bulk("contact", count)
+    finally:
+        raw.close()
 
 
 class Writer:
@@ -187,11 +195,7 @@ def test_an_empty_bulk_write_leaves_nothing_pending(database: Path) -> None:
 
 
 def test_rebuild_clears_what_is_pending(database: Path) -> None:
-    raw = _connect(database)
-    try:
-        Writer(raw, random.Random(3)).bulk("contact", 5)
-    finally:
-        raw.close()
+    _bulk(database, 3, 5)
     engine = make_engine(f"sqlite:///{database}")
     try:
         with engine.begin() as connection:
@@ -219,11 +223,7 @@ def test_the_server_indexes_what_is_left_pending(database: Path, tmp_path: Path)
     from kontak.config import Settings
     from kontak.web.app import create_app
 
-    raw = _connect(database)
-    try:
-        Writer(raw, random.Random(4)).bulk("contact", 7)
-    finally:
-        raw.close()
+    _bulk(database, 4, 7)
     settings = Settings(database_url=f"sqlite:///{database}", data_dir=tmp_path / "data")
     with TestClient(create_app(settings)):
         deadline = time.monotonic() + 30
@@ -245,11 +245,7 @@ def test_a_writer_gets_in_between_the_batches_of_a_catch_up(
     # took it straight back, and an import's own "completed" waited for all of it.
     import threading
 
-    raw = _connect(database)
-    try:
-        Writer(raw, random.Random(5)).bulk("contact", 60)
-    finally:
-        raw.close()
+    _bulk(database, 5, 60)
     engine = make_engine(f"sqlite:///{database}")
     started = threading.Event()
     original = search_index._index_batch
@@ -281,11 +277,7 @@ def test_a_big_catch_up_leaves_one_segment_per_index(
     database: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Many batch-sized segments left to FTS5's automerge slowed every later single write.
-    raw = _connect(database)
-    try:
-        Writer(raw, random.Random(6)).bulk("contact", 40)
-    finally:
-        raw.close()
+    _bulk(database, 6, 40)
     monkeypatch.setattr(search_index, "OPTIMIZE_FROM", 20)
     engine = make_engine(f"sqlite:///{database}")
     try:
