@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     )
     default_region: str = Field(default="ID", description="Region of new organizations.")
     sqlite_busy_timeout_s: float = 30.0
+    sqlite_cache_mb: int = Field(
+        default=64,
+        description="Page cache of each SQLite connection, in MiB (filled only as pages are read).",
+    )
     max_upload_bytes: int = 200 * 1024 * 1024
     max_rows: int = 1_048_576
     max_columns: int = 1_000

@@ -6,13 +6,14 @@ lock is for, tail latency under concurrent writes, is measured by benchmarks/cre
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from kontak.db.session import make_engine, make_sessionmaker, session_scope
+from kontak.db.session import WRITE_OPTION, dispose, make_engine, make_sessionmaker, session_scope
 
 
 def test_concurrent_writers_all_get_their_turn(tmp_path: Path) -> None:
@@ -73,3 +74,70 @@ def test_a_session_that_writes_twice_and_fails_leaves_the_turn(tmp_path: Path) -
     with engine.connect() as conn:
         assert [x for (x,) in conn.execute(text("SELECT x FROM t"))] == [1, 2, 3]
     engine.dispose()
+
+
+def test_write_sessions_of_every_thread_share_one_warm_connection(tmp_path: Path) -> None:
+    # SQLite drops a connection's page cache whenever ANOTHER connection wrote: writers
+    # spread over the pool each re-read what they touch (FTS5 merges: tens of MiB at a
+    # million contacts). All write sessions go through one connection, with a big cache;
+    # reads keep the pool, and nobody waits on the writer to read.
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}", cache_mb=48)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    sessions = make_sessionmaker(engine)
+    seen: list[int] = []
+    caches: list[int] = []
+
+    def writer(x: int) -> None:
+        with session_scope(sessions, write=True) as session:
+            raw = session.connection().connection.dbapi_connection
+            seen.append(id(raw))
+            caches.append(session.execute(text("PRAGMA cache_size")).scalar_one())
+            session.execute(text("INSERT INTO t VALUES (:x)"), {"x": x})
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(seen)) == 1
+    assert caches == [-48 * 1024] * 8
+    with session_scope(sessions, write=True) as writing:
+        writing.execute(text("INSERT INTO t VALUES (99)"))
+        with session_scope(sessions) as reading:  # a reader meanwhile: its own connection
+            reader = reading.connection().connection.dbapi_connection
+            assert id(reader) not in seen
+            assert reading.execute(text("SELECT COUNT(*) FROM t")).scalar_one() == 8
+    dispose(engine)
+
+
+def test_the_writer_and_the_pool_queue_on_one_lock(tmp_path: Path) -> None:
+    # Background writers (the search catch-up) begin on the engine itself, not through
+    # session_scope: they must wait for a write session's turn, not for SQLite's busy
+    # handler (here 0.2 s of patience: without the shared lock, "database is locked").
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}", busy_timeout_s=0.2)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    sessions = make_sessionmaker(engine)
+    errors: list[BaseException] = []
+
+    def background() -> None:
+        try:
+            for i in range(20):
+                options = {WRITE_OPTION: True}
+                with engine.connect().execution_options(**options) as conn, conn.begin():
+                    conn.execute(text("INSERT INTO t VALUES (:x)"), {"x": i})
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=background)
+    thread.start()
+    for i in range(20):
+        with session_scope(sessions, write=True) as session:
+            session.execute(text("INSERT INTO t VALUES (:x)"), {"x": 100 + i})
+            time.sleep(0.02)
+    thread.join()
+    assert errors == []
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM t")).scalar_one() == 40
+    dispose(engine)

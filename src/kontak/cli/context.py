@@ -11,7 +11,7 @@ from rich.console import Console
 from sqlalchemy.orm import Session
 
 from kontak.config import Settings, get_settings
-from kontak.db.session import make_engine, make_sessionmaker, session_scope
+from kontak.db.session import dispose, make_engine, make_sessionmaker, session_scope
 from kontak.errors import Conflict, InvalidInput, KontakError, NotFound
 
 # stdout carries results (a token, JSON); messages and progress go to stderr.
@@ -34,7 +34,9 @@ def transaction(settings: Settings | None = None, *, write: bool = True) -> Iter
     """A session in one transaction; a KontakError ends the command with its message."""
     settings = settings or get_settings()
     engine = make_engine(
-        settings.resolved_database_url, busy_timeout_s=settings.sqlite_busy_timeout_s
+        settings.resolved_database_url,
+        busy_timeout_s=settings.sqlite_busy_timeout_s,
+        cache_mb=settings.sqlite_cache_mb,
     )
     try:
         with session_scope(make_sessionmaker(engine), write=write) as session:
@@ -45,7 +47,7 @@ def transaction(settings: Settings | None = None, *, write: bool = True) -> Iter
             err.print(f"  {item.field}: {item.message}")
         raise typer.Exit(exit_code(exc)) from None
     finally:
-        engine.dispose()
+        dispose(engine)
 
 
 def out(text: str) -> None:

@@ -24,7 +24,7 @@ def rebuild_search() -> None:
     """Rebuild the SQLite search indexes from the contacts (after a VACUUM, which may
     renumber the rows they point at). PostgreSQL has nothing to rebuild."""
     from kontak.db import search_index
-    from kontak.db.session import make_engine
+    from kontak.db.session import dispose, make_engine
 
     settings = get_settings()
     engine = make_engine(settings.resolved_database_url)
@@ -35,5 +35,5 @@ def rebuild_search() -> None:
         with engine.begin() as conn:
             search_index.rebuild(conn)
     finally:
-        engine.dispose()
+        dispose(engine)
     err.print("Search indexes rebuilt.")

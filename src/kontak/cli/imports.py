@@ -16,7 +16,7 @@ from kontak.config import get_settings
 from kontak.contact.export import export_rows
 from kontak.contact.repository import ContactFilter
 from kontak.custom_field import service as custom_field_service
-from kontak.db.session import make_engine, make_sessionmaker
+from kontak.db.session import dispose, make_engine, make_sessionmaker
 from kontak.files.template import write_template
 from kontak.files.writers import write_csv, write_xlsx
 from kontak.import_job import service
@@ -56,7 +56,9 @@ def import_file(
             worker=WORKER_ID,
         )
     engine = make_engine(
-        settings.resolved_database_url, busy_timeout_s=settings.sqlite_busy_timeout_s
+        settings.resolved_database_url,
+        busy_timeout_s=settings.sqlite_busy_timeout_s,
+        cache_mb=settings.sqlite_cache_mb,
     )
     sessions = make_sessionmaker(engine)
     try:
@@ -81,7 +83,7 @@ def import_file(
             duplicates = service.duplicates(session, settings, organization, job.id)
             errors = service.errors(session, settings, organization, job.id)
     finally:
-        engine.dispose()
+        dispose(engine)
 
     if as_json:
         out(

@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from kontak import __version__
 from kontak.config import Settings, get_settings
 from kontak.db import search_index
-from kontak.db.session import Checkpointer, make_engine, make_sessionmaker
+from kontak.db.session import Checkpointer, dispose, make_engine, make_sessionmaker
 from kontak.import_job.worker import Worker
 from kontak.web import errors
 from kontak.web import session as web_session
@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = make_engine(
         settings.resolved_database_url,
         busy_timeout_s=settings.sqlite_busy_timeout_s,
+        cache_mb=settings.sqlite_cache_mb,
         background_checkpoints=settings.is_sqlite,
     )
 
@@ -55,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             worker.stop()
         if checkpointer is not None:
             checkpointer.stop()
-        engine.dispose()
+        dispose(engine)
 
     app = FastAPI(
         lifespan=lifespan,

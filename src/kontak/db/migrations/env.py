@@ -7,7 +7,7 @@ from sqlalchemy import Connection
 
 from kontak.db import models  # noqa: F401  (registers every table)
 from kontak.db.base import Base, include_name
-from kontak.db.session import make_engine
+from kontak.db.session import dispose, make_engine
 
 target_metadata = Base.metadata
 
@@ -35,7 +35,7 @@ def run_migrations_online() -> None:
             _run(conn)
             conn.commit()
     finally:
-        engine.dispose()
+        dispose(engine)
 
 
 if context.is_offline_mode():
