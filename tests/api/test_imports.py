@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -555,3 +556,45 @@ def test_values_with_quotes_commas_backslashes_and_line_breaks_arrive_intact(
     assert stored["\\N"]["email"] is None
     assert stored["Ana\\tB"]["address"] == '""'
     assert stored["Ana\\tB"]["tags"] == ["a\\b"]
+
+
+def test_the_job_is_completed_before_its_upkeep_runs(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    admin: Member,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Planner statistics and search indexing after an import take seconds at a million
+    rows and only make later queries fast: the user must not wait for them (they once
+    ran before the job was marked completed)."""
+    from kontak.account import service as account_service
+    from kontak.db import search_index
+    from kontak.db.session import session_scope
+    from kontak.import_job import repository
+    from kontak.import_job import service as import_service
+    from kontak.import_job.runner import WORKER_ID, run_job
+
+    seen: list[str] = []
+    real_catch_up = search_index.catch_up
+
+    def catch_up(engine: Engine, **kwargs: Any) -> int:
+        with session_scope(sessions) as session:
+            job = repository.get_any(session, job_id)
+            assert job is not None
+            seen.append(job.status)
+        return real_catch_up(engine, **kwargs)
+
+    monkeypatch.setattr(search_index, "catch_up", catch_up)
+    with session_scope(sessions, write=True) as session:
+        org = account_service.get_organization(session, admin.org)
+        job_id = import_service.start(
+            session,
+            settings,
+            org,
+            user_id=None,
+            filename="a.csv",
+            upload=io.BytesIO(b"name,phone\r\nBudi,0812-3456-7890\r\n"),
+            worker=WORKER_ID,
+        ).id
+    run_job(settings, sessions, job_id, claimed=True)
+    assert seen == ["completed"]

@@ -4,6 +4,9 @@ change: create, update, delete, social accounts replaced, bulk import."""
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -197,14 +200,27 @@ def test_a_big_import_refreshes_the_planner_statistics(api: TestClient, engine: 
     rows = [[f"Statistik {i}", f"0813{i:08d}"] for i in range(runner.ANALYZE_FROM)]
     job = run_import(api, csv_bytes([header, *rows]))
     assert job["status"] == "completed"
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            stats = conn.exec_driver_sql("SELECT tbl FROM sqlite_stat1 WHERE tbl = 'contact'").all()
-        else:
-            stats = conn.exec_driver_sql(
-                "SELECT relname FROM pg_stat_user_tables"
-                " WHERE relname = 'contact' AND last_analyze IS NOT NULL"
-            ).all()
+    # The refresh follows the job's completion (nobody waits for it): wait for it here.
+    if engine.dialect.name == "sqlite":
+        query = "SELECT tbl FROM sqlite_stat1 WHERE tbl = 'contact'"
+    else:
+        query = (
+            "SELECT relname FROM pg_stat_user_tables"
+            " WHERE relname = 'contact' AND last_analyze IS NOT NULL"
+        )
+    stats: list[Any] = []
+    for _ in range(300):
+        with engine.connect() as conn:
+            exists = (
+                engine.dialect.name != "sqlite"
+                or conn.exec_driver_sql(
+                    "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"
+                ).first()
+            )
+            stats = list(conn.exec_driver_sql(query).all()) if exists else []
+        if stats:
+            break
+        time.sleep(0.1)
     assert stats
 
 
