@@ -499,28 +499,16 @@ def test_a_cli_job_is_never_taken_by_a_servers_worker(
     """`kontak import` runs its own job; a server sharing the database polls for queued
     jobs every second and must not take it first."""
 
-    from kontak.account import service as account_service
     from kontak.db.session import session_scope
     from kontak.import_job import repository
-    from kontak.import_job import service as import_service
-    from kontak.import_job.runner import WORKER_ID, run_job
+    from kontak.import_job.runner import run_job
 
-    with session_scope(sessions, write=True) as session:
-        org = account_service.get_organization(session, admin.org)
-        job = import_service.start(
-            session,
-            settings,
-            org,
-            user_id=None,
-            filename="a.csv",
-            upload=io.BytesIO(b"name,phone\r\nBudi,0812-3456-7890\r\n"),
-            worker=WORKER_ID,
-        )
+    job_id = _start_cli_job(settings, sessions, admin)
     with session_scope(sessions) as session:
         assert repository.next_queued(session) is None
-    run_job(settings, sessions, job.id, claimed=True)
+    run_job(settings, sessions, job_id, claimed=True)
     with session_scope(sessions) as session:
-        done = repository.get_any(session, job.id)
+        done = repository.get_any(session, job_id)
         assert done is not None
         assert (done.status, done.created) == ("completed", 1)
 
@@ -567,12 +555,10 @@ def test_the_job_is_completed_before_its_upkeep_runs(
     """Planner statistics and search indexing after an import take seconds at a million
     rows and only make later queries fast: the user must not wait for them (they once
     ran before the job was marked completed)."""
-    from kontak.account import service as account_service
     from kontak.db import search_index
     from kontak.db.session import session_scope
     from kontak.import_job import repository
-    from kontak.import_job import service as import_service
-    from kontak.import_job.runner import WORKER_ID, run_job
+    from kontak.import_job.runner import run_job
 
     seen: list[str] = []
     real_catch_up = search_index.catch_up
@@ -585,9 +571,22 @@ def test_the_job_is_completed_before_its_upkeep_runs(
         return real_catch_up(engine, **kwargs)
 
     monkeypatch.setattr(search_index, "catch_up", catch_up)
+    job_id = _start_cli_job(settings, sessions, admin)
+    run_job(settings, sessions, job_id, claimed=True)
+    assert seen == ["completed"]
+
+
+def _start_cli_job(settings: Settings, sessions: sessionmaker[Session], admin: Member) -> str:
+    """A one-row job started the way `kontak import` starts one (claimed by this process);
+    returns its id."""
+    from kontak.account import service as account_service
+    from kontak.db.session import session_scope
+    from kontak.import_job import service as import_service
+    from kontak.import_job.runner import WORKER_ID
+
     with session_scope(sessions, write=True) as session:
         org = account_service.get_organization(session, admin.org)
-        job_id = import_service.start(
+        return import_service.start(
             session,
             settings,
             org,
@@ -596,5 +595,3 @@ def test_the_job_is_completed_before_its_upkeep_runs(
             upload=io.BytesIO(b"name,phone\r\nBudi,0812-3456-7890\r\n"),
             worker=WORKER_ID,
         ).id
-    run_job(settings, sessions, job_id, claimed=True)
-    assert seen == ["completed"]

@@ -8,20 +8,27 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from kontak.db.session import WRITE_OPTION, dispose, make_engine, make_sessionmaker, session_scope
 
 
+def _engine_with_table(tmp_path: Path, columns: str, **options: Any) -> Engine:
+    """A fresh SQLite engine whose database holds the table ``t (columns)``."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}", **options)
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE TABLE t ({columns})"))
+    return engine
+
+
 def test_concurrent_writers_all_get_their_turn(tmp_path: Path) -> None:
     # Busy handler alone, with 0.2 s of patience: 16 threads writing at once time out
     # ("database is locked"); queued on the lock, every write goes through.
-    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}", busy_timeout_s=0.2)
-    with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE t (thread INTEGER, n INTEGER)"))
+    engine = _engine_with_table(tmp_path, "thread INTEGER, n INTEGER", busy_timeout_s=0.2)
     sessions = make_sessionmaker(engine)
     errors: list[BaseException] = []
 
@@ -47,9 +54,7 @@ def test_concurrent_writers_all_get_their_turn(tmp_path: Path) -> None:
 
 
 def test_a_session_that_writes_twice_and_fails_leaves_the_turn(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}", busy_timeout_s=5)
-    with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE t (x INTEGER PRIMARY KEY)"))
+    engine = _engine_with_table(tmp_path, "x INTEGER PRIMARY KEY", busy_timeout_s=5)
     sessions = make_sessionmaker(engine)
     with session_scope(sessions, write=True) as session:
         session.execute(text("INSERT INTO t VALUES (1)"))
@@ -81,9 +86,7 @@ def test_write_sessions_of_every_thread_share_one_warm_connection(tmp_path: Path
     # spread over the pool each re-read what they touch (FTS5 merges: tens of MiB at a
     # million contacts). All write sessions go through one connection, with a big cache;
     # reads keep the pool, and nobody waits on the writer to read.
-    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}", cache_mb=48)
-    with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    engine = _engine_with_table(tmp_path, "x INTEGER", cache_mb=48)
     sessions = make_sessionmaker(engine)
     seen: list[int] = []
     caches: list[int] = []
@@ -115,9 +118,7 @@ def test_the_writer_and_the_pool_queue_on_one_lock(tmp_path: Path) -> None:
     # Background writers (the search catch-up) begin on the engine itself, not through
     # session_scope: they must wait for a write session's turn, not for SQLite's busy
     # handler (here 0.2 s of patience: without the shared lock, "database is locked").
-    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}", busy_timeout_s=0.2)
-    with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    engine = _engine_with_table(tmp_path, "x INTEGER", busy_timeout_s=0.2)
     sessions = make_sessionmaker(engine)
     errors: list[BaseException] = []
 

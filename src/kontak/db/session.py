@@ -54,8 +54,9 @@ def make_engine(
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, **kwargs)
 
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    on_disk = bool(parsed.database) and parsed.database != ":memory:"
+    if on_disk:
+        Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
     write_lock = threading.Lock()
     options: dict[str, Any] = {
         "busy_timeout_s": busy_timeout_s,
@@ -63,7 +64,7 @@ def make_engine(
         "background_checkpoints": background_checkpoints,
     }
     engine = _sqlite_engine(url, write_lock, **options, **kwargs)
-    if parsed.database and parsed.database != ":memory:":
+    if on_disk:
         # Write sessions (session_scope(write=True)) all go through ONE connection: SQLite
         # throws a connection's page cache away whenever another connection has written, so
         # writers spread over the pool each re-read the index pages their write touches
