@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from kontak.contact import repository
+from kontak.db import search_index
 from tests.api.imports import run_import
 from tests.files import csv_bytes
 
@@ -133,8 +134,6 @@ def test_imported_contacts_are_found_and_changed_before_the_index_catches_up(
     # An import's rows are indexed after its commit: until then LIKE answers (SQLite) or
     # the trigram indexes' pending lists are read too (PostgreSQL), and changes made
     # meanwhile are what the catch-up indexes.
-    from kontak.db import search_index
-
     monkeypatch.setattr(search_index, "catch_up", lambda engine: 0)
     header = ["name", "phone", "instagram"]
     rows = [[f"Tertunda {i}", f"0813{i:08d}", f"tunda_{i}"] for i in range(12)]
@@ -176,6 +175,7 @@ def test_sqlite_answers_from_the_index(
     if engine.dialect.name != "sqlite":
         pytest.skip("the FTS5 index is SQLite's; PostgreSQL's are checked below")
     rebuild = "INSERT INTO contact_search (contact_search) VALUES ('rebuild')"
+    assert search_index.catch_up(engine) >= len(people)  # created contacts wait for it
     try:
         with engine.begin() as conn:
             conn.exec_driver_sql(
@@ -189,6 +189,39 @@ def test_sqlite_answers_from_the_index(
         with engine.begin() as conn:
             conn.exec_driver_sql(rebuild)
     assert names(api, "santo") == ["Budi Santoso"]
+
+
+def test_new_contacts_are_found_before_the_index_catches_up(
+    api: TestClient, people: dict[str, str], engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Created contacts wait a second for the index (revision 0007); meanwhile a search
+    # reads them directly and the rest from the index. Proof of both: with the index
+    # emptied, only the new contacts (by name, and by handle) are found.
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the FTS5 index is SQLite's")
+    search_index.catch_up(engine)
+    monkeypatch.setattr(search_index, "catch_up", lambda engine: 0)  # the server's round
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO contact_search (contact_search) VALUES ('delete-all')"
+            )
+        for body in (
+            {"name": "Santoso Baru", "phone": "081300000001"},
+            {
+                "name": "Rina",
+                "phone": "081300000002",
+                "social_accounts": [{"platform": "instagram", "handle": "santoso_ig"}],
+            },
+        ):
+            assert api.post(URL, json=body).status_code == 201
+        with engine.connect() as conn:
+            assert search_index.pending_ranges(conn)
+        assert names(api, "santo") == ["Rina", "Santoso Baru"]
+    finally:
+        with engine.begin() as conn:
+            search_index.rebuild(conn)
+    assert names(api, "santo") == ["Rina", "Santoso Baru", "Budi Santoso"]
 
 
 def test_a_big_import_refreshes_the_planner_statistics(api: TestClient, engine: Engine) -> None:

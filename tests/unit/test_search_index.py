@@ -292,3 +292,77 @@ def test_a_big_catch_up_leaves_one_segment_per_index(
         _integrity(raw)
     finally:
         raw.close()
+
+
+def test_single_inserts_wait_in_one_range_for_the_catch_up(database: Path) -> None:
+    # Indexed one by one they made FTS5 merge segments every ~15th create (revision 0007).
+    raw = _connect(database)
+    writer = Writer(raw, random.Random(7))
+    try:
+        for _ in range(5):
+            writer.insert("contact")
+        ranges = raw.execute("SELECT name, first_rowid, last_rowid FROM search_pending").fetchall()
+        assert ranges == [("contact", 1, 5)]
+        assert _indexed(raw, "contact") == set()
+        writer.insert("social_account")
+        assert raw.execute(
+            "SELECT first_rowid, last_rowid FROM search_pending WHERE name = 'social_account'"
+        ).fetchall() == [(1, 1)]
+    finally:
+        raw.close()
+    engine = make_engine(f"sqlite:///{database}")
+    try:
+        assert search_index.catch_up(engine) == 6
+        with engine.connect() as connection:
+            assert search_index.pending_ranges(connection) == {}
+    finally:
+        engine.dispose()
+    raw = _connect(database)
+    try:
+        assert len(_indexed(raw, "contact")) == 5
+        _check(raw)
+        _integrity(raw)
+    finally:
+        raw.close()
+
+
+def test_searches_read_pending_rows_only_while_they_are_few(
+    database: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = _connect(database)
+    writer = Writer(raw, random.Random(8))
+    engine = make_engine(f"sqlite:///{database}")
+    try:
+        for _ in range(3):
+            writer.insert("contact")
+        writer.bulk("social_account", 2)
+        with engine.connect() as connection:
+            expected = {"contact": [(1, 3)], "social_account": [(1, 2)]}
+            assert search_index.pending_ranges(connection) == expected
+            monkeypatch.setattr(search_index, "FEW_PENDING", 4)  # 5 pending: too many
+            assert search_index.pending_ranges(connection) is None
+    finally:
+        engine.dispose()
+        raw.close()
+
+
+def test_small_catch_ups_merge_the_segments_they_leave(database: Path) -> None:
+    # FTS5's automerge is off (it merged in 100+ ms bursts inside whatever write came
+    # along); each catch-up asks for a bounded merge instead, so segments do not pile up.
+    raw = _connect(database)
+    writer = Writer(raw, random.Random(9))
+    engine = make_engine(f"sqlite:///{database}")
+    try:
+        automerge = raw.execute("SELECT v FROM contact_search_config WHERE k = 'automerge'")
+        assert automerge.fetchall() == [(0,)]
+        for _ in range(15):  # FTS5's crisis merge would merge the 16th
+            for _ in range(3):
+                writer.insert("contact")
+            assert search_index.catch_up(engine) == 3
+        segments = raw.execute("SELECT count(DISTINCT segid) FROM contact_search_idx").fetchone()
+        assert segments[0] <= 5  # 15 without the merges
+        _check(raw)
+        _integrity(raw)
+    finally:
+        engine.dispose()
+        raw.close()

@@ -1,12 +1,18 @@
-"""SQLite search indexes: deferred indexing of bulk writes (revision 0006).
+"""SQLite search indexes: rows are indexed in batches, after their commit (revisions 0006
+and 0007).
 
 A row is in its FTS5 index (``contact_search``, ``social_search``) if and only if its rowid
-lies in no *pending range* of ``search_pending``. The triggers keep that for single writes;
-an import calls :func:`defer` before its bulk inserts and :func:`close` after them, in its
-transaction, so that its rows skip the triggers (1M contacts: 9.8 s -> 3.0 s); after the
-commit :func:`catch_up` indexes them in one statement per batch and shrinks the range, a
-transaction per batch so that no writer waits long. While anything is pending, a search
-decides by LIKE alone (:func:`has_pending`): slower for a few seconds, never wrong.
+lies in no *pending range* of ``search_pending``. A single insert adds its row to a pending
+range (the insert triggers of revision 0007: indexing rows one by one cost ~2.4 ms a create
+at a million contacts, in FTS5 merges); an import calls :func:`defer` before its bulk
+inserts and :func:`close` after them, in its transaction (1M contacts: 9.8 s -> 3.0 s).
+:func:`catch_up` indexes pending rows in one statement per batch and shrinks the ranges, a
+transaction per batch so that no writer waits long; the server runs it every second, an
+import right after its commit. Updates and deletes of indexed rows change the index at once.
+
+Searches read the pending rows directly while they are few (:func:`pending_ranges`: the
+rows a second of creates leaves), and decide by LIKE alone while an import's rows wait:
+slower for a few seconds, never wrong.
 
 PostgreSQL and SQLite builds without FTS5 trigrams have no such table: all of this does
 nothing there.
@@ -21,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from kontak.db.session import WRITE_OPTION
+from kontak.db.session import WRITE_OPTION, writer_of
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +44,12 @@ PAUSE_S = 0.02  # between batches
 # segments left to FTS5's automerge made every later single write pay for merging them
 # (200k contacts: creates p99 34 -> 18 ms, worst 126 -> 19 ms).
 OPTIMIZE_FROM = 10_000
+# FTS5's automatic merging is off (revision 0007): it merged in bursts of 100+ ms inside
+# whatever write came along. Each catch-up asks instead for this many pages of merging
+# (levels of 4 segments or more only; at a million contacts 8-20 ms every few rounds).
+MERGE_PAGES = 100
+# Searches read pending rows directly up to this many (else LIKE alone decides).
+FEW_PENDING = 5000
 # PostgreSQL: an import's COPYs add their rows to the GIN pending lists of the trigram
 # indexes only (up to this much), and catch_up merges the lists after the commit. Until
 # then a search reads the pending list too (slower, still exact); an insert by another
@@ -98,6 +110,9 @@ def catch_up(engine: Engine, *, batch: int = BATCH) -> int:
         return _merge_pending_lists(engine)
     if engine.dialect.name != "sqlite":
         return 0
+    # Through the writer's connection: a write through any other would throw away the page
+    # cache the server's creates keep warm there (kontak.db.session.make_engine).
+    engine = writer_of(engine)
     started, covered = time.monotonic(), 0
     while True:
         with engine.connect() as connection:
@@ -114,10 +129,38 @@ def catch_up(engine: Engine, *, batch: int = BATCH) -> int:
         time.sleep(PAUSE_S)
     if covered >= OPTIMIZE_FROM:
         _optimize(engine)
+    else:
+        _merge(engine)
     if covered:
         took = time.monotonic() - started
         log.info("search index caught up with %d rows in %.2f s", covered, took)
     return covered
+
+
+def pending_ranges(connection: Connection) -> dict[str, list[tuple[int, int]]] | None:
+    """The pending ranges of each table while they hold at most :data:`FEW_PENDING` rowids
+    and no import is inserting ({} when nothing is pending); None otherwise."""
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    total = 0
+    for name, first, last in connection.exec_driver_sql(
+        f"SELECT name, first_rowid, last_rowid FROM {PENDING} ORDER BY name, first_rowid"
+    ):
+        total += int(last) - int(first) + 1
+        if last == OPEN_END or total > FEW_PENDING:
+            return None
+        ranges.setdefault(str(name), []).append((int(first), int(last)))
+    return ranges
+
+
+def _merge(engine: Engine) -> None:
+    """A bounded step of merging each index's segments (see :data:`MERGE_PAGES`)."""
+    with engine.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        for index, _columns in INDEXES.values():
+            with connection.execution_options(**{WRITE_OPTION: True}).begin():
+                raw.execute(  # type: ignore[union-attr]
+                    f"INSERT INTO {index} ({index}, rank) VALUES ('merge', ?)", (MERGE_PAGES,)
+                )
 
 
 def _optimize(engine: Engine) -> None:
