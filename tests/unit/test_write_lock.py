@@ -142,3 +142,67 @@ def test_the_writer_and_the_pool_queue_on_one_lock(tmp_path: Path) -> None:
     with engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM t")).scalar_one() == 40
     dispose(engine)
+
+
+_PROCESS_WRITER = """
+import sys, time
+from sqlalchemy import text
+from kontak.db.session import make_engine, make_sessionmaker, session_scope
+engine = make_engine(sys.argv[1], busy_timeout_s=0.3)
+sessions = make_sessionmaker(engine)
+for n in range(25):
+    with session_scope(sessions, write=True) as session:
+        session.execute(text("INSERT INTO t VALUES (:who, :n)"), {"who": sys.argv[2], "n": n})
+        time.sleep(0.03)  # a slow write: the other process waits 30 ms
+    time.sleep(0.003)  # the gap in which the other process must get its turn
+"""
+
+
+def test_processes_take_turns_through_the_lock_file(tmp_path: Path) -> None:
+    # Two processes (server workers, a CLI import) writing one file: with SQLite's busy
+    # handler alone the waiter sleeps in growing steps (25, 50, 100 ms...), misses the
+    # 3 ms gaps and times out ("database is locked"); on the lock file it gets its turn.
+    import subprocess
+    import sys
+
+    engine = _engine_with_table(tmp_path, "who TEXT, n INTEGER")
+    url = str(engine.url)
+    dispose(engine)
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _PROCESS_WRITER, url, who], stderr=subprocess.PIPE, text=True
+        )
+        for who in ("a", "b")
+    ]
+    ends = [(run.communicate(timeout=120)[1], run.returncode) for run in runs]
+    assert [code for _err, code in ends] == [0, 0], ends
+    assert (tmp_path / "w.db-writelock").exists()
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        count = conn.execute(text("SELECT who, COUNT(*) FROM t GROUP BY who")).all()
+    dispose(engine)
+    assert count == [("a", 25), ("b", 25)]
+
+
+def test_a_write_session_takes_the_turn_at_its_first_statement(tmp_path: Path) -> None:
+    # A request opens its write session before signing the caller in; the turn (and, on
+    # SQLite, the one writer connection) was taken right then, so every other write waited
+    # for the whole request instead of its statements.
+    engine = _engine_with_table(tmp_path, "x INTEGER", busy_timeout_s=5)
+    sessions = make_sessionmaker(engine)
+    other_wrote = threading.Event()
+
+    def other() -> None:
+        with session_scope(sessions, write=True) as session:
+            session.execute(text("INSERT INTO t VALUES (2)"))
+        other_wrote.set()
+
+    with session_scope(sessions, write=True) as session:
+        worker = threading.Thread(target=other)
+        worker.start()
+        assert other_wrote.wait(5), "the other write waited for a session that wrote nothing"
+        session.execute(text("INSERT INTO t VALUES (1)"))
+    worker.join(5)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT x FROM t ORDER BY rowid")).scalars().all() == [2, 1]
+    dispose(engine)

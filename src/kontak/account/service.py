@@ -128,15 +128,13 @@ def create_token(session: Session, user: User, *, name: str = "api") -> tuple[Ap
 
 
 def authenticate_token(session: Session, raw: str) -> Principal:
-    token = repository.get_token_by_hash(session, hash_token(raw.strip()))
-    if token is None:
+    owner = repository.get_token_owner(session, hash_token(raw.strip()))
+    if owner is None:
+        # Deleting a user or organization deletes its tokens (ON DELETE CASCADE).
         raise Unauthorized(
             "The API token is unknown or revoked; create one with `kontak token create EMAIL`."
         )
-    user = repository.get_user(session, token.user_id)
-    org = repository.get_organization(session, token.organization_id)
-    if user is None or org is None:
-        raise Unauthorized("The API token's user no longer exists.")
+    user, org = owner
     return Principal(user=user, organization=org)
 
 

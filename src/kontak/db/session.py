@@ -5,16 +5,21 @@ that reads first and writes later fails at once with "database is locked" when a
 committed in between, instead of waiting. Ask for it with ``session_scope(engine, write=True)``
 or ``write_session(...)``; reads stay deferred so they never wait for a long import.
 
-Writers of one process also queue on a lock of the engine before ``BEGIN IMMEDIATE``: SQLite
-lets a waiting writer sleep in growing steps (its busy handler), so under concurrent writes
-the tail latency was the sleep, not the work (8 concurrent creates: p99 1.3 s). The lock
-hands the turn over at once; SQLite's own waiting still covers other processes.
+Writers also queue on a :class:`WriteLock` before ``BEGIN IMMEDIATE``: SQLite lets a
+waiting writer sleep in growing steps (its busy handler), so under concurrent writes the
+tail latency was the sleep, not the work (8 concurrent creates: p99 1.3 s). The lock hands
+the turn over at once between the threads of a process, and within a millisecond between
+the processes using one database file (server workers, a CLI import); SQLite's own waiting
+remains the backstop.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -57,7 +62,7 @@ def make_engine(
     on_disk = bool(parsed.database) and parsed.database != ":memory:"
     if on_disk:
         Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
-    write_lock = threading.Lock()
+    write_lock = WriteLock(Path(f"{parsed.database}-writelock") if on_disk else None)
     options: dict[str, Any] = {
         "busy_timeout_s": busy_timeout_s,
         "cache_mb": cache_mb,
@@ -69,13 +74,76 @@ def make_engine(
         # throws a connection's page cache away whenever another connection has written, so
         # writers spread over the pool each re-read the index pages their write touches
         # (FTS5 merges read tens of MiB at a million contacts). Writers queue for it anyway.
+        # The writer's pool is the queue of the process's write sessions: each waits in
+        # line as long as the line moves (every holder is bounded by the busy timeout).
+        # A limit on the whole wait failed writes under load that would have gone through
+        # (16 threads queued behind each other: "QueuePool limit ... timed out").
         _WRITERS[engine] = _sqlite_engine(
-            url, write_lock, **options, pool_size=1, max_overflow=0, pool_timeout=busy_timeout_s
+            url, write_lock, **options, pool_size=1, max_overflow=0, pool_timeout=None
         )
     return engine
 
 
 _WRITERS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+class WriteLock:
+    """The turn to write one SQLite database: a thread lock, plus (for a file) an exclusive
+    ``flock`` of ``path`` that the other processes take too."""
+
+    POLL_S = 0.0005  # between tries for the file lock held by another process
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._thread = threading.Lock()
+        self._fd: int | None = None
+        self._pid = 0
+
+    def acquire(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds; False when the turn did not come."""
+        deadline = time.monotonic() + timeout
+        if not self._thread.acquire(timeout=timeout):
+            return False
+        if self.path is None:
+            return True
+        try:
+            fd = self._file()
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        self._thread.release()
+                        return False
+                    time.sleep(self.POLL_S)
+        except BaseException:
+            self._thread.release()
+            raise
+
+    def release(self) -> None:
+        try:
+            if self.path is not None and self._fd is not None and self._pid == os.getpid():
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread.release()
+
+    def close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd = None
+
+    def __del__(self) -> None:
+        self.close()
+
+    def _file(self) -> int:
+        # Opened by each process itself: flock excludes open files, and a file opened
+        # before a fork would be shared by parent and child.
+        if self._fd is None or self._pid != os.getpid():
+            assert self.path is not None
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._pid = os.getpid()
+        return self._fd
 
 
 def dispose(engine: Engine) -> None:
@@ -93,7 +161,7 @@ def writer_of(engine: Engine) -> Engine:
 
 def _sqlite_engine(
     url: str,
-    write_lock: threading.Lock,
+    write_lock: WriteLock,
     *,
     busy_timeout_s: float,
     cache_mb: int,
@@ -163,13 +231,24 @@ def begin_write(session: Session) -> None:
     session.connection(execution_options={WRITE_OPTION: True})
 
 
+_WRITE_BINDS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def _write_bind(engine: Engine) -> Engine:
+    """The writer of ``engine`` with the write option on every connection: its transaction
+    (and the write turn) starts with the session's first statement, not before."""
+    bind = _WRITE_BINDS.get(engine)
+    if bind is None:
+        bind = _WRITE_BINDS[engine] = writer_of(engine).execution_options(**{WRITE_OPTION: True})
+    return bind
+
+
 @contextmanager
 def session_scope(factory: sessionmaker[Session], *, write: bool = False) -> Iterator[Session]:
-    """One transaction: commit on success, roll back on any error."""
-    session = factory(bind=writer_of(factory.kw["bind"])) if write else factory()
+    """One transaction: commit on success, roll back on any error. A ``write`` session
+    takes the write turn at its first statement (see :func:`_write_bind`)."""
+    session = factory(bind=_write_bind(factory.kw["bind"])) if write else factory()
     try:
-        if write:
-            begin_write(session)
         yield session
         session.commit()
     except BaseException:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -34,7 +34,22 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 def get_principal(request: Request, session: SessionDep) -> Principal:
     """A bearer token, or (for the pages' own calls) the session cookie plus, on writes,
-    the ``X-CSRF-Token`` header."""
+    the ``X-CSRF-Token`` header.
+
+    On writes the look-up runs in a read session of its own and its objects join the
+    request's session without a query: the request's write turn (SQLite: one writer at a
+    time) starts only with the route's own statements, not with the sign-in's."""
+    if request.method in _READ_METHODS:
+        return _authenticate(request, session)
+    with session_scope(request.app.state.sessionmaker) as reading:
+        principal = _authenticate(request, reading)
+    return Principal(
+        user=session.merge(principal.user, load=False),
+        organization=session.merge(principal.organization, load=False),
+    )
+
+
+def _authenticate(request: Request, session: Session) -> Principal:
     header = request.headers.get("authorization", "")
     if not header:
         browser = web_session.read(request)
@@ -56,18 +71,20 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(get_principal, scope="function")]
 
 
-def get_locale(request: Request) -> str:
-    """The language of messages in API answers: from Accept-Language, English by default."""
+async def get_locale(request: Request) -> str:
+    """The language of messages in API answers: from Accept-Language, English by default.
+    (Dependencies that do no I/O are ``async``: FastAPI runs a plain ``def`` in a worker
+    thread, and each such hop cost ~0.2 ms a request.)"""
     return negotiate(request.headers.get("accept-language"))
 
 
 LocaleDep = Annotated[str, Depends(get_locale)]
 
 
-def permission(perm: Permission) -> Callable[[Principal], Organization]:
+def permission(perm: Permission) -> Callable[[Principal], Awaitable[Organization]]:
     """A dependency that checks ``perm`` and hands the route the caller's organization."""
 
-    def check(principal: PrincipalDep) -> Organization:
+    async def check(principal: PrincipalDep) -> Organization:  # no I/O: no thread hop
         require(principal.role, perm)
         return principal.organization
 
