@@ -161,8 +161,12 @@ class Kontak:
     @contextmanager
     def serve(self) -> Iterator[Server]:
         port = 18000 + random.randint(0, 1999)
+        processes = os.environ.get("BENCH_PROCESSES", "1")  # kontak serve --processes
         process = subprocess.Popen(
-            [sys.executable, "-m", "kontak.cli", "serve", "--port", str(port)],
+            [
+                *(sys.executable, "-m", "kontak.cli", "serve"),
+                *("--port", str(port), "--processes", processes),
+            ],
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

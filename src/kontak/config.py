@@ -46,6 +46,12 @@ class Settings(BaseSettings):
         default=120, description="A processing job without heartbeat this long is failed."
     )
     run_worker: bool = Field(default=True, description="Run the import worker in `serve`.")
+    web_processes: int = Field(
+        default=1,
+        ge=1,
+        description="Server processes of `serve` (one per core serves ~1.8x the requests; "
+        "each runs its own import worker).",
+    )
 
     @cached_property
     def resolved_database_url(self) -> str:

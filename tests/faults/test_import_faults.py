@@ -39,10 +39,13 @@ def env_for(settings: Settings) -> dict[str, str]:
 
 
 @contextmanager
-def server(settings: Settings) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def server(settings: Settings, processes: int = 1) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "kontak.cli", "serve", "--port", str(port)],
+        [
+            *(sys.executable, "-m", "kontak.cli", "serve"),
+            *("--port", str(port), "--processes", str(processes)),
+        ],
         env=env_for(settings),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

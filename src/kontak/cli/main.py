@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import typer
 
 from kontak.cli import db, demo, imports, token, user
@@ -25,6 +27,12 @@ imports.register(app)
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    processes: int | None = typer.Option(
+        None,
+        "--processes",
+        min=1,
+        help="Server processes (default: KONTAK_WEB_PROCESSES, else 1); one per core.",
+    ),
 ) -> None:
     """Apply pending migrations, then serve the API and the web UI."""
     import uvicorn
@@ -34,5 +42,39 @@ def serve(
 
     settings = get_settings()
     upgrade(settings.resolved_database_url)
+    count = processes or settings.web_processes
     err.print(f"Kontak on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    if count == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        return
+    # Each process builds its app from the same environment; SQLite writers of all of
+    # them queue on one lock file (kontak.db.session.WriteLock).
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(
+        "kontak.web.app:create_app",
+        factory=True,
+        workers=count,
+        host=host,
+        port=port,
+        log_level="info",
+    )
+    Multiprocess(config, sockets=[_listening_socket(host, port)]).run()
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """The socket the server processes share. Bound here, not by uvicorn, whose own
+    leaves the protocol unset, so that connections never get TCP_NODELAY and every
+    keep-alive request waits ~40 ms for a delayed ACK (uvicorn issue 3149; measured here:
+    22 requests/s on one connection instead of 1,300)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        err.print(f"[red]Cannot listen on {host}:{port}: {exc.strerror}; pick another --port.[/]")
+        raise typer.Exit(1) from None
+    sock.set_inheritable(True)
+    return sock
