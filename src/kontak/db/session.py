@@ -85,6 +85,7 @@ def make_engine(
 
 
 _WRITERS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+_WRITE_BINDS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 
 
 class WriteLock:
@@ -148,6 +149,7 @@ class WriteLock:
 
 def dispose(engine: Engine) -> None:
     """Close the connections of ``engine`` and of its writer."""
+    _WRITE_BINDS.pop(engine, None)
     writer = _WRITERS.pop(engine, None)
     if writer is not None:
         writer.dispose()
@@ -229,9 +231,6 @@ def begin_write(session: Session) -> None:
     Must be called before the session runs its first statement.
     """
     session.connection(execution_options={WRITE_OPTION: True})
-
-
-_WRITE_BINDS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 
 
 def _write_bind(engine: Engine) -> Engine:

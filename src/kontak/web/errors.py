@@ -9,6 +9,8 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kontak.errors import (
@@ -45,7 +47,12 @@ _TITLES = {
     415: "Unsupported media type",
     422: "Invalid input",
     500: "Internal server error",
+    503: "Service unavailable",
 }
+BUSY = (
+    "The database is busy with other writes (a large import?); nothing was saved. "
+    "Try again in a moment."
+)
 
 
 def problem(
@@ -130,6 +137,24 @@ def _sign_in(request: Request, _exc: Exception) -> Response:
     return RedirectResponse(f"/sign-in?next={quote(request.url.path)}", status_code=303)
 
 
+def _is_busy(exc: Exception) -> bool:
+    """SQLite's busy timeout ran out ("database is locked"), or no connection came in time."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
+def _database_error(request: Request, exc: Exception) -> Response:
+    if not _is_busy(exc):
+        return _unexpected(request, exc)
+    log.warning("request gave up waiting for the database: %s", exc)
+    if not _is_api(request):
+        return _page_error(request, 503, BUSY)
+    response = problem(503, BUSY, slug="busy")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
     if not _is_api(request):
@@ -148,4 +173,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(KontakError, _kontak_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_error)
+    app.add_exception_handler(PoolTimeout, _database_error)
     app.add_exception_handler(Exception, _unexpected)
