@@ -199,10 +199,10 @@ def test_rebuild_clears_what_is_pending(database: Path) -> None:
     engine = make_engine(f"sqlite:///{database}")
     try:
         with engine.begin() as connection:
-            assert search_index.has_pending(connection)
+            assert search_index.pending_ranges(connection)
             search_index.rebuild(connection)
         with engine.connect() as connection:
-            assert not search_index.has_pending(connection)
+            assert search_index.pending_ranges(connection) == {}
     finally:
         engine.dispose()
     raw = _connect(database)

@@ -96,11 +96,6 @@ def close(raw: sqlite3.Connection, table: str) -> None:
     raw.execute(f"DELETE FROM {PENDING} WHERE name = ? AND first_rowid > last_rowid", (table,))
 
 
-def has_pending(connection: Connection) -> bool:
-    """Whether some rows are not indexed yet (SQLite with search indexes only)."""
-    return bool(connection.exec_driver_sql(f"SELECT EXISTS (SELECT 1 FROM {PENDING})").scalar())
-
-
 def catch_up(engine: Engine, *, batch: int = BATCH) -> int:
     """Index every pending row, ``batch`` rows per write transaction; returns how many rowids
     were covered. Safe to run from several threads or processes at once: each batch reads
