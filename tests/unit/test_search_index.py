@@ -125,6 +125,18 @@ def _integrity(raw: sqlite3.Connection) -> None:
         raw.execute(f"INSERT INTO {index} ({index}, rank) VALUES ('integrity-check', 1)")
 
 
+def _verify(database: Path) -> set[int]:
+    """The invariant and SQLite's own integrity check, on a connection of their own; the
+    contacts' indexed rowids."""
+    raw = _connect(database)
+    try:
+        _check(raw)
+        _integrity(raw)
+        return _indexed(raw, "contact")
+    finally:
+        raw.close()
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_any_mix_of_writes_keeps_the_invariant(database: Path, seed: int) -> None:
     rng = random.Random(seed)
@@ -205,12 +217,7 @@ def test_rebuild_clears_what_is_pending(database: Path) -> None:
             assert search_index.pending_ranges(connection) == {}
     finally:
         engine.dispose()
-    raw = _connect(database)
-    try:
-        _check(raw)
-        _integrity(raw)
-    finally:
-        raw.close()
+    _verify(database)
 
 
 def test_the_server_indexes_what_is_left_pending(database: Path, tmp_path: Path) -> None:
@@ -317,13 +324,7 @@ def test_single_inserts_wait_in_one_range_for_the_catch_up(database: Path) -> No
             assert search_index.pending_ranges(connection) == {}
     finally:
         engine.dispose()
-    raw = _connect(database)
-    try:
-        assert len(_indexed(raw, "contact")) == 5
-        _check(raw)
-        _integrity(raw)
-    finally:
-        raw.close()
+    assert len(_verify(database)) == 5
 
 
 def test_searches_read_pending_rows_only_while_they_are_few(
