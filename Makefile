@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format bench clean browser
+.PHONY: install native run test lint format bench clean browser
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; assert sys.version_info >= (3, 11), "Kontak needs Python 3.11 or newer"'
@@ -17,12 +17,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: install
+# The parsing child's hot modules compiled with mypyc into .venv/kontak-native/<source hash>/
+# (kontak/native.py): about 30 s after a change to the source, nothing otherwise. Imports
+# run plain Python where it cannot be built.
+native: install
+	@$(BIN)/python -m kontak.native || echo "Imports will run the parser as plain Python"
+
+run: install native
 	$(BIN)/kontak db upgrade
 	$(BIN)/kontak demo
 	$(BIN)/kontak serve --host $(HOST) --port $(PORT)
 
-test: install lint browser
+test: install lint browser native
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The browser tests drive Debian's Chromium (never a downloaded browser): install it when
@@ -48,7 +54,7 @@ format: install
 
 # The creation figure uses wrk (a C load generator, Debian's package): installed when missing
 # and we may (root with apt-get); without it that figure says "skipped".
-bench: install
+bench: install native
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  apt-get install -y -qq wrk >/dev/null; } || echo "No wrk: the creation figure will be skipped"
 	$(BIN)/python -m benchmarks

