@@ -98,20 +98,30 @@ def test_the_indexes_follow_updates_and_deletes(api: TestClient, people: dict[st
     assert names(api, "813 9999") == []
 
 
-@pytest.mark.parametrize("few", [1, repository.FEW_MATCHES])
+@pytest.mark.parametrize(
+    ("few", "walk"),
+    [(1, 3), (1, repository.WALK_FIRST), (repository.FEW_MATCHES, repository.WALK_FIRST)],
+    ids=["many, newest too few", "many, newest enough", "few"],
+)
 def test_many_or_few_matches_page_the_same(
-    api: TestClient, monkeypatch: pytest.MonkeyPatch, few: int
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, few: int, walk: int
 ) -> None:
-    # Both ways of reading a page (from the matches, or walking newest-first) give every
-    # match once, newest first, across pages.
+    # Every way of reading a page (from the matches; with many, LIKE over the newest
+    # contacts first, then the indexes where those hold too few) gives every match once,
+    # newest first, across pages.
     monkeypatch.setattr(repository, "FEW_MATCHES", few)
+    monkeypatch.setattr(repository, "WALK_FIRST", walk)
     for i in range(7):
         body = {"name": f"Pelanggan {i}", "phone": f"08123400{i:04d}"}
         assert api.post(URL, json=body).status_code == 201
+        if i % 3 == 2:  # others in between: the newest contacts are not all matches
+            other = {"name": f"Lain {i}", "phone": f"08129999{i:04d}"}
+            assert api.post(URL, json=other).status_code == 201
     api.post(URL, json={"name": "Lain", "phone": "081299990000"})
     expected = [f"Pelanggan {i}" for i in range(6, -1, -1)]
     assert names(api, "langgan", limit=3) == expected
     assert names(api, "0812340", limit=2) == expected
+    assert names(api, "langgan", limit=3, tag="none") == []
 
 
 def test_imported_contacts_are_searchable(api: TestClient) -> None:

@@ -6,7 +6,7 @@ import json
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -108,12 +108,34 @@ def list_page(
     before_id: str | None = None,
 ) -> list[Contact]:
     """Up to ``limit`` contacts, newest first, strictly older than ``before_id``."""
-    stmt = _loaded().where(Contact.organization_id == organization_id)
-    for condition in _conditions(session, organization_id, filters):
-        stmt = stmt.where(condition)
+
+    def page(conditions: list[ColumnElement[bool]]) -> list[Contact]:
+        stmt = _loaded().where(Contact.organization_id == organization_id, *conditions)
+        if before_id:
+            stmt = stmt.where(Contact.id < before_id)
+        return list(session.scalars(stmt.order_by(Contact.id.desc()).limit(limit)))
+
+    conditions, indexed = _conditions(session, organization_id, filters)
+    if indexed.many:
+        # Many candidates: the newest contacts most likely hold a page of matches, and
+        # LIKE alone over them beats gathering every match from the indexes (1M contacts,
+        # a common first name: 53 -> 7 ms). Only where they do not, the indexes answer.
+        bound = _walk_bound(session, organization_id, before_id)
+        found = page([*conditions, *([Contact.id >= bound] if bound else [])])
+        if bound is None or len(found) == limit:
+            return found
+    if indexed.condition is not None:
+        conditions.append(indexed.condition)
+    return page(conditions)
+
+
+def _walk_bound(session: Session, organization_id: str, before_id: str | None) -> str | None:
+    """The id of the ``WALK_FIRST``-th newest contact older than ``before_id``; None when
+    there are fewer."""
+    stmt = select(Contact.id).where(Contact.organization_id == organization_id)
     if before_id:
         stmt = stmt.where(Contact.id < before_id)
-    return list(session.scalars(stmt.order_by(Contact.id.desc()).limit(limit)))
+    return session.scalar(stmt.order_by(Contact.id.desc()).offset(WALK_FIRST - 1).limit(1))
 
 
 ExportRow = tuple[str, str, str | None, str | None, str | None, str | None, Any]
@@ -140,8 +162,10 @@ def export_page(
         Contact.address,
         Contact.custom_fields if custom_fields else null(),
     ).where(Contact.organization_id == organization_id)
-    for condition in _conditions(session, organization_id, filters):
-        stmt = stmt.where(condition)
+    conditions, indexed = _conditions(session, organization_id, filters)
+    if indexed.condition is not None:
+        conditions.append(indexed.condition)
+    stmt = stmt.where(*conditions)
     if before_id:
         stmt = stmt.where(Contact.id < before_id)
     stmt = stmt.order_by(Contact.id.desc()).limit(limit)
@@ -182,6 +206,18 @@ def links_of(
 # rowid and sorted); beyond it they are dense enough that walking the organization's
 # contacts newest-first fills a page after a few thousand rows.
 FEW_MATCHES = 2000
+WALK_FIRST = 5000  # newest contacts a search with many candidates checks by LIKE alone first
+
+
+class _Indexed(NamedTuple):
+    """What the search indexes say of ``q``: a condition on the candidates they give
+    (None: LIKE alone decides), and whether those are many (see :func:`list_page`)."""
+
+    condition: ColumnElement[bool] | None
+    many: bool = False
+
+
+_LIKE_ALONE = _Indexed(None)
 _CONTACT_MATCHES = "SELECT rowid FROM contact_search WHERE contact_search MATCH :contact_match"
 _SOCIAL_MATCHES = "SELECT rowid FROM social_search WHERE social_search MATCH :social_match"
 
@@ -220,15 +256,15 @@ def _pending_rows(table: str, pending: dict[str, list[tuple[int, int]]]) -> str:
     )
 
 
-def _search(session: Session, f: ContactFilter) -> ColumnElement[bool] | None:
+def _search(session: Session, f: ContactFilter) -> _Indexed:
     """SQLite, text of 3 characters or more: the candidates for ``q`` from the trigram
     indexes of migration 0004 (name, email key, phone; handles), to be decided by the LIKE
-    conditions that come with it; None to search with LIKE alone."""
+    conditions that come with it."""
     if f.text is None or len(f.text) < 3 or not _has_search_indexes(session):
-        return None
+        return _LIKE_ALONE
     pending = search_index.pending_ranges(session.connection())
     if pending is None:
-        return None  # an import's rows are still being indexed: LIKE alone, a while
+        return _LIKE_ALONE  # an import's rows are still being indexed: LIKE alone, a while
     forms = [f.text, *(form for form in (f.phone_prefix, f.phone_digits) if form)]
     contact_match = " OR ".join(f"({_trigrams(form)})" for form in forms)
     params = {"contact_match": contact_match, "social_match": _trigrams(f.text)}
@@ -255,11 +291,11 @@ def _search(session: Session, f: ContactFilter) -> ColumnElement[bool] | None:
         ).scalars()
         rowids = list(found)
         if not rowids:
-            return false()
+            return _Indexed(false())
         # As a subquery (json_each), not a list of values: with a list SQLite walks the
         # organization's index instead of looking the rows up (1,757 matches: 96 -> 4 ms).
         listed = text("SELECT value FROM json_each(:rowids)").bindparams(rowids=json.dumps(rowids))
-        return rowid.in_(listed.columns(value=Integer))
+        return _Indexed(rowid.in_(listed.columns(value=Integer)))
     # Many: each index gives its rowids once; the walk checks membership row by row.
     by_contact = text(contacts).bindparams(contact_match=contact_match)
     by_social = text(socials).bindparams(social_match=params["social_match"])
@@ -269,7 +305,7 @@ def _search(session: Session, f: ContactFilter) -> ColumnElement[bool] | None:
     # from answering the OR by collecting and sorting every match instead of walking.
     walk_rowid: ColumnElement[int] = literal_column("+contact.rowid", Integer)
     walk_id: ColumnElement[str] = literal_column("+contact.id", String)
-    return or_(
+    walk = or_(
         walk_rowid.in_(by_contact.columns(rowid=Integer)),
         walk_id.in_(
             select(SocialAccount.contact_id).where(
@@ -277,11 +313,14 @@ def _search(session: Session, f: ContactFilter) -> ColumnElement[bool] | None:
             )
         ),
     )
+    return _Indexed(walk, many=True)
 
 
 def _conditions(
     session: Session, organization_id: str, f: ContactFilter
-) -> list[ColumnElement[bool]]:
+) -> tuple[list[ColumnElement[bool]], _Indexed]:
+    """The conditions that decide which contacts match ``f``, and apart from them what
+    the search indexes give (the caller adds its condition, or walks without it)."""
     conditions: list[ColumnElement[bool]] = []
     if f.channel:
         conditions.append(Contact.channel == f.channel)
@@ -298,9 +337,7 @@ def _conditions(
         conditions.append(Contact.phone == f.exact_phone)
     if f.exact_email:
         conditions.append(Contact.email_key == f.exact_email)
-    indexed = _search(session, f)
-    if indexed is not None:
-        conditions.append(indexed)  # the candidates; the LIKE conditions decide
+    indexed = _search(session, f)  # the candidates; the LIKE conditions decide
     if f.text:
         pattern = "%" + _escape_like(f.text.lower()) + "%"
         options: list[ColumnElement[bool]] = [
@@ -320,7 +357,7 @@ def _conditions(
         else:
             options.append(exists().where(SocialAccount.contact_id == Contact.id, handle))
             conditions.append(or_(*options))
-    return conditions
+    return conditions, indexed
 
 
 def _few_matches(
