@@ -100,15 +100,15 @@ def test_the_indexes_follow_updates_and_deletes(api: TestClient, people: dict[st
 
 @pytest.mark.parametrize(
     ("few", "walk"),
-    [(1, 3), (1, repository.WALK_FIRST), (repository.FEW_MATCHES, repository.WALK_FIRST)],
-    ids=["many, newest too few", "many, newest enough", "few"],
+    [(1, 1), (1, 3), (1, repository.WALK_FIRST), (repository.FEW_MATCHES, 3)],
+    ids=["many, one newest", "many, newest too few", "many, newest enough", "few"],
 )
 def test_many_or_few_matches_page_the_same(
     api: TestClient, monkeypatch: pytest.MonkeyPatch, few: int, walk: int
 ) -> None:
-    # Every way of reading a page (from the matches; with many, LIKE over the newest
-    # contacts first, then the indexes where those hold too few) gives every match once,
-    # newest first, across pages.
+    # Every way of reading a page (LIKE over the newest contacts first; where those hold
+    # less than a page, the indexes' matches, few looked up or many walked) gives every
+    # match once, newest first, across pages.
     monkeypatch.setattr(repository, "FEW_MATCHES", few)
     monkeypatch.setattr(repository, "WALK_FIRST", walk)
     for i in range(7):
