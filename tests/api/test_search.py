@@ -112,13 +112,16 @@ def test_many_or_few_matches_page_the_same(
     monkeypatch.setattr(repository, "FEW_MATCHES", few)
     monkeypatch.setattr(repository, "WALK_FIRST", walk)
     for i in range(7):
-        body = {"name": f"Pelanggan {i}", "phone": f"08123400{i:04d}"}
+        body: dict[str, Any] = {"name": f"Pelanggan {i}", "phone": f"08123400{i:04d}"}
+        if i == 4:  # found by its handle alone
+            body["name"] = "Orang Empat"
+            body["social_accounts"] = [{"platform": "instagram", "handle": "pelanggan.empat"}]
         assert api.post(URL, json=body).status_code == 201
         if i % 3 == 2:  # others in between: the newest contacts are not all matches
             other = {"name": f"Lain {i}", "phone": f"08129999{i:04d}"}
             assert api.post(URL, json=other).status_code == 201
     api.post(URL, json={"name": "Lain", "phone": "081299990000"})
-    expected = [f"Pelanggan {i}" for i in range(6, -1, -1)]
+    expected = [f"Pelanggan {i}" if i != 4 else "Orang Empat" for i in range(6, -1, -1)]
     assert names(api, "langgan", limit=3) == expected
     assert names(api, "0812340", limit=2) == expected
     assert names(api, "langgan", limit=3, tag="none") == []

@@ -115,27 +115,38 @@ def list_page(
             stmt = stmt.where(Contact.id < before_id)
         return list(session.scalars(stmt.order_by(Contact.id.desc()).limit(limit)))
 
-    if filters.text:
-        # What people search for mostly matches many contacts, and then LIKE alone over
-        # the newest ones fills a page before any index is asked (1M contacts, a common
-        # first name: SQLite 53 -> 9 ms, PostgreSQL 80 -> 6 ms). Only where those hold
-        # less than a page do the indexes answer (a rare name: ~2 ms more on SQLite, ~5
-        # on PostgreSQL).
-        like_alone = _conditions(session, organization_id, filters, indexed=False)
-        found = page([*like_alone, Contact.id >= _walk_bound(organization_id, before_id)])
-        if len(found) == limit:
+    def newest_by_like() -> list[Contact] | None:
+        # A text that many contacts hold is found by LIKE alone among the newest ones, a
+        # page before the indexes could gather their matches (1M contacts, a common
+        # first name: SQLite's match lists 53-83 ms, PostgreSQL's count 60-90 ms,
+        # against ~2-6 ms). None when those hold less than a page.
+        bound = _walk_bound(session, organization_id, before_id)
+        like_alone, _ = _conditions(session, organization_id, filters, newer_than=bound)
+        found = page([*like_alone, Contact.id >= bound])
+        return found if len(found) == limit or not bound else None
+
+    # PostgreSQL counts a text's candidates at the cost of all of them: walk first there.
+    if filters.text and session.get_bind().dialect.name == "postgresql":
+        found = newest_by_like()
+        if found is not None:
             return found
-    return page(_conditions(session, organization_id, filters))
+    conditions, many = _conditions(session, organization_id, filters)
+    if many:  # SQLite counted more than FEW_MATCHES candidates (cheaply)
+        found = newest_by_like()
+        if found is not None:
+            return found
+    return page(conditions)
 
 
-def _walk_bound(organization_id: str, before_id: str | None) -> ColumnElement[str]:
+def _walk_bound(session: Session, organization_id: str, before_id: str | None) -> str:
     """The id of the ``WALK_FIRST``-th newest contact older than ``before_id`` ('' when
-    there are fewer), as a subquery."""
+    there are fewer). A value, not a subquery: the planners then see how narrow the
+    range is (PostgreSQL read a subquery's range of handles through the trigram index)."""
     stmt = select(Contact.id).where(Contact.organization_id == organization_id)
     if before_id:
         stmt = stmt.where(Contact.id < before_id)
-    newest = stmt.order_by(Contact.id.desc()).offset(WALK_FIRST - 1).limit(1).scalar_subquery()
-    return func.coalesce(newest, "")
+    newest = session.scalar(stmt.order_by(Contact.id.desc()).offset(WALK_FIRST - 1).limit(1))
+    return newest or ""
 
 
 ExportRow = tuple[str, str, str | None, str | None, str | None, str | None, Any]
@@ -162,8 +173,8 @@ def export_page(
         Contact.address,
         Contact.custom_fields if custom_fields else null(),
     ).where(Contact.organization_id == organization_id)
-    for condition in _conditions(session, organization_id, filters):
-        stmt = stmt.where(condition)
+    conditions, _ = _conditions(session, organization_id, filters)
+    stmt = stmt.where(*conditions)
     if before_id:
         stmt = stmt.where(Contact.id < before_id)
     stmt = stmt.order_by(Contact.id.desc()).limit(limit)
@@ -243,15 +254,16 @@ def _pending_rows(table: str, pending: dict[str, list[tuple[int, int]]]) -> str:
     )
 
 
-def _search(session: Session, f: ContactFilter) -> ColumnElement[bool] | None:
+def _search(session: Session, f: ContactFilter) -> tuple[ColumnElement[bool] | None, bool]:
     """SQLite, text of 3 characters or more: the candidates for ``q`` from the trigram
     indexes of migration 0004 (name, email key, phone; handles), to be decided by the LIKE
-    conditions that come with it; None to search with LIKE alone."""
+    conditions that come with it (None: LIKE alone decides), and whether they are more
+    than ``FEW_MATCHES``."""
     if f.text is None or len(f.text) < 3 or not _has_search_indexes(session):
-        return None
+        return None, False
     pending = search_index.pending_ranges(session.connection())
     if pending is None:
-        return None  # an import's rows are still being indexed: LIKE alone, a while
+        return None, False  # an import's rows are still being indexed: LIKE alone, a while
     forms = [f.text, *(form for form in (f.phone_prefix, f.phone_digits) if form)]
     contact_match = " OR ".join(f"({_trigrams(form)})" for form in forms)
     params = {"contact_match": contact_match, "social_match": _trigrams(f.text)}
@@ -278,11 +290,11 @@ def _search(session: Session, f: ContactFilter) -> ColumnElement[bool] | None:
         ).scalars()
         rowids = list(found)
         if not rowids:
-            return false()
+            return false(), False
         # As a subquery (json_each), not a list of values: with a list SQLite walks the
         # organization's index instead of looking the rows up (1,757 matches: 96 -> 4 ms).
         listed = text("SELECT value FROM json_each(:rowids)").bindparams(rowids=json.dumps(rowids))
-        return rowid.in_(listed.columns(value=Integer))
+        return rowid.in_(listed.columns(value=Integer)), False
     # Many: each index gives its rowids once; the walk checks membership row by row.
     by_contact = text(contacts).bindparams(contact_match=contact_match)
     by_social = text(socials).bindparams(social_match=params["social_match"])
@@ -292,7 +304,7 @@ def _search(session: Session, f: ContactFilter) -> ColumnElement[bool] | None:
     # from answering the OR by collecting and sorting every match instead of walking.
     walk_rowid: ColumnElement[int] = literal_column("+contact.rowid", Integer)
     walk_id: ColumnElement[str] = literal_column("+contact.id", String)
-    return or_(
+    walk = or_(
         walk_rowid.in_(by_contact.columns(rowid=Integer)),
         walk_id.in_(
             select(SocialAccount.contact_id).where(
@@ -300,13 +312,21 @@ def _search(session: Session, f: ContactFilter) -> ColumnElement[bool] | None:
             )
         ),
     )
+    return walk, True
 
 
 def _conditions(
-    session: Session, organization_id: str, f: ContactFilter, *, indexed: bool = True
-) -> list[ColumnElement[bool]]:
-    """What decides which contacts match ``f``; with ``indexed``, also the candidates the
-    search indexes give for ``q`` (found with queries made here)."""
+    session: Session,
+    organization_id: str,
+    f: ContactFilter,
+    *,
+    newer_than: str | None = None,
+) -> tuple[list[ColumnElement[bool]], bool]:
+    """What decides which contacts match ``f``, and whether SQLite's search indexes found
+    many candidates. Without ``newer_than`` the candidates the indexes give for ``q`` are
+    a condition too (found with queries made here); with it, LIKE alone decides, for the
+    contacts from that id on (their handles are read as one range)."""
+    indexed = newer_than is None
     conditions: list[ColumnElement[bool]] = []
     if f.channel:
         conditions.append(Contact.channel == f.channel)
@@ -323,7 +343,7 @@ def _conditions(
         conditions.append(Contact.phone == f.exact_phone)
     if f.exact_email:
         conditions.append(Contact.email_key == f.exact_email)
-    candidates = _search(session, f) if indexed else None
+    candidates, many = _search(session, f) if indexed else (None, False)
     if candidates is not None:
         conditions.append(candidates)  # the LIKE conditions decide
     if f.text:
@@ -342,6 +362,15 @@ def _conditions(
             matches = _few_matches(session, organization_id, options, handle)
         if matches is not None:
             conditions.append(matches)
+        elif newer_than is not None:
+            # The accounts of the contacts from that id on: one range of the contact_id
+            # index. Not by organization too: both engines would then read every account
+            # of the organization from its (organization, platform, handle) index. The
+            # contacts they lead to are the organization's only (the outer condition).
+            recent_handles = select(SocialAccount.contact_id).where(
+                SocialAccount.contact_id >= newer_than, handle
+            )
+            conditions.append(or_(*options, Contact.id.in_(recent_handles)))
         else:
             # A correlated look-up of the contact's own accounts, as a scalar subquery:
             # PostgreSQL would hash an EXISTS over every matching account first (a seq
@@ -356,7 +385,7 @@ def _conditions(
             )
             options.append(own_account.is_not(None))
             conditions.append(or_(*options))
-    return conditions
+    return conditions, many
 
 
 def _few_matches(
