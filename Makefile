@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # The parsing child's hot modules compiled with mypyc into .venv/kontak-native/<source hash>/
-# (kontak/native.py): about 30 s after a change to the source, nothing otherwise. Imports
+# (kontak/native.py): about 35 s after a change to the source, nothing otherwise. Imports
 # run plain Python where it cannot be built.
 native: install
 	@$(BIN)/python -m kontak.native || echo "Imports will run the parser as plain Python"
