@@ -68,10 +68,11 @@ class Writer:
 
     def bulk(self, table: str, count: int) -> None:
         self.raw.execute("BEGIN IMMEDIATE")
-        assert search_index.defer(self.raw, table)
+        deferral = search_index.defer(self.raw, table)
+        assert deferral is not None
         for _ in range(count):
             self.insert(table)
-        search_index.close(self.raw, table)
+        search_index.close(self.raw, deferral)
         self.raw.execute("COMMIT")
 
     def delete(self, table: str) -> None:
@@ -204,6 +205,50 @@ def test_an_empty_bulk_write_leaves_nothing_pending(database: Path) -> None:
         assert raw.execute("SELECT count(*) FROM search_pending").fetchone()[0] == 0
     finally:
         raw.close()
+
+
+def _triggers(raw: sqlite3.Connection) -> dict[str, str]:
+    return dict(raw.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
+
+
+@pytest.mark.parametrize("end", ["COMMIT", "ROLLBACK"])
+def test_a_bulk_write_sets_the_insert_triggers_aside_inside_its_transaction_only(
+    database: Path, end: str
+) -> None:
+    # defer() drops the table's insert trigger (its per-row check was most of a big
+    # import's insert time) and close() puts it back: no other connection ever sees it
+    # missing, a rollback restores it, and single inserts afterwards are pending again.
+    raw, other = _connect(database), _connect(database)
+    try:
+        before = _triggers(raw)
+        raw.execute("BEGIN IMMEDIATE")
+        deferrals = [search_index.defer(raw, table) for table in TABLES]
+        inside = _triggers(raw)
+        assert set(before) - set(inside) == {"contact_search_insert", "social_search_insert"}
+        assert _triggers(other) == before  # another connection still sees them
+        writer = Writer(raw, random.Random(7))
+        for table in TABLES:
+            for _ in range(5):
+                writer.insert(table)
+        for deferral in deferrals:
+            assert deferral is not None
+            search_index.close(raw, deferral)
+        assert _triggers(raw) == before
+        raw.execute(end)
+        assert _triggers(other) == _triggers(raw) == before
+        for table in TABLES:
+            writer.insert(table)  # a single write after it, through its trigger
+        _check(raw)
+        # The single write extends the bulk write's range, or starts one after a rollback.
+        ranges = raw.execute("SELECT first_rowid, last_rowid FROM search_pending").fetchall()
+        assert ranges == [(1, 6), (1, 6)] if end == "COMMIT" else [(1, 1), (1, 1)]
+        writer.catch_up_some(100)
+        writer.catch_up_some(100)
+        _check(raw)
+        _integrity(raw)
+    finally:
+        raw.close()
+        other.close()
 
 
 def test_rebuild_clears_what_is_pending(database: Path) -> None:

@@ -203,7 +203,7 @@ def _insert_new_sqlite(
     params = {"org": organization_id, "source": source, "now": _sqlite_timestamp(now)}
     new = "r.valid = 1 AND r.row NOT IN (SELECT row FROM temp.import_skip)"
     # The new rows are indexed for search after the commit (search_index.catch_up).
-    deferred = [t for t in ("contact", "social_account") if search_index.defer(raw, t)]
+    deferrals = [search_index.defer(raw, t) for t in ("contact", "social_account")]
     created = raw.execute(
         f"""
         INSERT INTO contact ({", ".join(CONTACT_COLUMNS)})
@@ -234,8 +234,9 @@ def _insert_new_sqlite(
         params,
     )
     raw.execute("DROP TABLE temp.import_skip")
-    for table in deferred:
-        search_index.close(raw, table)
+    for deferral in deferrals:
+        if deferral is not None:
+            search_index.close(raw, deferral)
     return int(created)
 
 
