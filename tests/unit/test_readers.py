@@ -121,6 +121,22 @@ def test_xlsx_numbers_dates_and_row_numbers(tmp_path: Path) -> None:
     assert rows == [(2, ["Budi", 81234567890.0]), (4, ["Ani", "0813"])]
 
 
+def test_a_workbook_rereads_its_rows_from_memory(tmp_path: Path) -> None:
+    # The parsing workers read their share of a workbook with Table.reread (no row through
+    # a pipe): the same numbered rows as the first read, blank rows above the header and
+    # within the data included, however often it is called.
+    data = xlsx_bytes([[None], ["name", "phone"], ["Budi", 812345], [None, None], ["Ani", "0813"]])
+    table = read_xlsx(write(tmp_path, "c.xlsx", data), LIMITS)
+    try:
+        assert table.reread is not None
+        first = list(table.rows)
+        assert first == [(3, ["Budi", 812345.0]), (5, ["Ani", "0813"])]
+        assert list(table.reread()) == first
+        assert list(table.reread()) == first
+    finally:
+        table.close()
+
+
 def test_xlsx_skips_hidden_and_empty_sheets(tmp_path: Path) -> None:
     data = xlsx_bytes(ROWS, before=[("Secret", True)])
     headers, rows = rows_of(write(tmp_path, "c.xlsx", data))

@@ -4,6 +4,7 @@ the same way, whichever worker meets the bad row."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,33 @@ def test_parallel_staging_equals_one_process(tmp_path: Path, kind: str) -> None:
     assert single["ids"] == [(ROWS - 1, 1)]  # each id below the next: distinct, in file order
     assert {r[0] for r in single["error"]} >= {7, stage.CHUNK_ROWS * 7 + 2, ROWS + 1}
     assert not list(tmp_path.glob("*.part*.db"))  # the workers' files are gone
+
+
+def test_workers_read_a_workbook_themselves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # When this process handed a workbook's chunks out through bounded queues, the second
+    # worker waited while the first checked the whole first half: the workers took turns.
+    # Now no row is read here; each forked worker rereads the cells loaded before the fork.
+    source = tmp_path / "contacts.xlsx"
+    source.write_bytes(xlsx_bytes(contact_rows()))
+    parent = os.getpid()
+    opened = stage._open
+
+    def open_watched(kind: str, path: Path, limits: Any) -> Any:
+        table = opened(kind, path, limits)
+        rows = table.rows
+
+        def watched() -> Any:
+            assert os.getpid() != parent, "the parsing child read rows for its workers"
+            yield from rows
+
+        table.rows = watched()
+        return table
+
+    monkeypatch.setattr(stage, "_open", open_watched)
+    assert stage.run(spec(source, tmp_path / "stage.db", workers=2)) == ROWS
+    assert dump(tmp_path / "stage.db")["row"][-1][0] == ROWS + 1
 
 
 def test_a_malformed_row_far_into_the_file_rejects_it_in_parallel(tmp_path: Path) -> None:

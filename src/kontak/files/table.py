@@ -29,6 +29,9 @@ class Table:
     encoding: str | None = None
     delimiter: str | None = None
     release: Callable[[], None] | None = None  # closes the file
+    # The data rows again from the start, from what the reader holds in memory (a workbook):
+    # a forked worker process reads its share of the rows with it, without a second load.
+    reread: Callable[[], Iterator[tuple[int, list[Any]]]] | None = None
 
     def close(self) -> None:
         """Release the file, whether the rows were read to the end or not."""

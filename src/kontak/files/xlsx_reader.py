@@ -7,6 +7,8 @@ memory is capped.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
 import zipfile
 from collections.abc import Iterator
@@ -66,6 +68,7 @@ def read_xlsx(path: Path, limits: Limits) -> Table:
             header_row=header_row,
             rows=_rows(rows, header_row, limits),
             estimated_rows=max(0, sheet.height - header_row),
+            reread=functools.partial(_reread, sheet, header_row, limits),
         )
     raise FileRejected("file.no_sheet")
 
@@ -153,6 +156,14 @@ def _header(rows: Iterator[list[Any]]) -> tuple[list[str] | None, int]:
             continue
         return [cell_text(c).replace("\ufeff", "").strip() for c in cells], number
     return None, number
+
+
+def _reread(sheet: Any, header_row: int, limits: Limits) -> Iterator[tuple[int, list[Any]]]:
+    """The sheet's data rows again, from the cells calamine holds."""
+    rows = sheet.iter_rows()
+    for _ in itertools.islice(rows, header_row):
+        pass
+    return _rows(rows, header_row, limits)
 
 
 def _rows(

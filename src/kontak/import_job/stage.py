@@ -144,15 +144,16 @@ def _in_parallel(job: _Job, table: Table, path: Path, workers: int) -> tuple[int
     """Stage the file with ``workers`` forked processes (both cores). Each takes a run of
     consecutive chunks (``CHUNK_ROWS`` rows each; the file's estimated size splits them
     evenly, the last worker takes whatever is left) and writes a staging file of its own;
-    the first writes the job's staging file itself, the others' are appended to it, still
-    in file order. A CSV is read by every worker (reading is cheap next to checking, and no
-    row crosses a pipe); a workbook is read once, here, and its chunks handed out through
-    bounded queues, so that memory stays bounded whatever the file's size."""
+    the first writes the job's staging file itself, the others are appended to it, still
+    in file order. Every worker reads the rows itself and skips those before its run, so
+    that no row crosses a pipe: a CSV is opened again by each (reading is cheap next to
+    checking), a workbook is read from the cells this process loaded before forking
+    (``Table.reread``; shared, not copied). Handing a workbook's chunks out from here
+    through bounded queues made the workers take turns: the second waited while the first
+    checked the whole first half (1M rows: 17.6 s of reading and checking)."""
     context = multiprocessing.get_context("fork")
     done = context.Array("q", workers, lock=False)  # rows staged, per worker
     results = context.Queue()
-    shared_read = job.kind != "xlsx"
-    inboxes = [None if shared_read else context.Queue(maxsize=2) for _ in range(workers)]
     parts = [path, *(path.with_name(f"{path.stem}.part{w}.db") for w in range(1, workers))]
     chunks = max(1, -(-job.estimated // CHUNK_ROWS))
     firsts = [w * chunks // workers for w in range(workers)]
@@ -160,7 +161,7 @@ def _in_parallel(job: _Job, table: Table, path: Path, workers: int) -> tuple[int
     processes = [
         context.Process(
             target=_worker,
-            args=(job, w, ranges[w], parts[w], inboxes[w], done, results),
+            args=(job, table.reread, w, ranges[w], parts[w], done, results),
             daemon=True,
         )
         for w in range(workers)
@@ -168,18 +169,6 @@ def _in_parallel(job: _Job, table: Table, path: Path, workers: int) -> tuple[int
     for process in processes:
         process.start()
     try:
-        if not shared_read:
-            for number, chunk in enumerate(_chunks(table.rows, CHUNK_ROWS)):
-                w = _owner(number, ranges)
-                inbox = inboxes[w]
-                assert inbox is not None
-                while not _put(inbox, (number, chunk)):
-                    _check_workers(processes, results)
-                _progress(sum(done), job.estimated)
-            for inbox in inboxes:
-                assert inbox is not None
-                while not _put(inbox, None):
-                    _check_workers(processes, results)
         count, tags = 0, set[str]()
         for _ in range(workers):
             message = _next_result(results, processes, lambda: _progress(sum(done), job.estimated))
@@ -198,19 +187,12 @@ def _in_parallel(job: _Job, table: Table, path: Path, workers: int) -> tuple[int
             part.unlink(missing_ok=True)
 
 
-def _owner(number: int, ranges: list[tuple[int, int | None]]) -> int:
-    for w, (first, end) in enumerate(ranges):
-        if number >= first and (end is None or number < end):
-            return w
-    return 0
-
-
 def _worker(
     job: _Job,
+    reread: Callable[[], Iterator[tuple[int, list[Any]]]] | None,
     me: int,
     chunks: tuple[int, int | None],
     part: Path,
-    inbox: Any,
     done: Any,
     results: Any,
 ) -> None:
@@ -220,16 +202,16 @@ def _worker(
     stage = Stage(part, create=True)
     table: Table | None = None
     try:
-        mine: Iterator[tuple[int, Chunk]]
-        if inbox is None:
+        if reread is None:
             table = _open(job.kind, job.source, job.limits)
-            numbered = enumerate(_chunks(table.rows, CHUNK_ROWS))
-            mine = itertools.takewhile(
-                lambda item: end is None or item[0] < end,
-                itertools.dropwhile(lambda item: item[0] < first, numbered),
-            )
+            rows = table.rows
         else:
-            mine = iter(inbox.get, None)
+            rows = reread()
+        numbered = enumerate(_chunks(rows, CHUNK_ROWS))
+        mine = itertools.takewhile(
+            lambda item: end is None or item[0] < end,
+            itertools.dropwhile(lambda item: item[0] < first, numbered),
+        )
         for size in job.stage_chunks(mine, stage):
             done[me] += size
         stage.flush()
@@ -242,14 +224,6 @@ def _worker(
         stage.close()
         if table is not None:
             table.close()
-
-
-def _put(inbox: Any, item: Any) -> bool:
-    try:
-        inbox.put(item, timeout=PROGRESS_EVERY_S)
-    except queue.Full:
-        return False
-    return True
 
 
 def _next_result(results: Any, processes: list[Any], tick: Callable[[], None]) -> Any:
