@@ -98,8 +98,11 @@ def _empty_tables(engine: Engine) -> None:
     with engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(table.delete())
-        if engine.dialect.name == "sqlite":  # no rows left: nothing is pending indexing
+        # No rows left: nothing is pending indexing.
+        if engine.dialect.name == "sqlite":
             conn.exec_driver_sql("DELETE FROM search_pending")
+        elif conn.exec_driver_sql("SELECT to_regclass('contact_trigram_pending')").scalar():
+            conn.exec_driver_sql("DELETE FROM contact_trigram_pending")
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    column,
     delete,
     exists,
     false,
@@ -23,16 +24,19 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    table,
     text,
     tuple_,
     union,
     union_all,
 )
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import QueryableAttribute, Session, selectinload
 
 from kontak.db import search_index
 from kontak.db.models import Contact, ContactTag, SocialAccount, Tag
 from kontak.errors import ConflictItem
+
+Column = ColumnElement[Any] | QueryableAttribute[Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,18 +352,11 @@ def _conditions(
         conditions.append(candidates)  # the LIKE conditions decide
     if f.text:
         pattern = "%" + _escape_like(f.text.lower()) + "%"
-        options: list[ColumnElement[bool]] = [
-            Contact.name.ilike(pattern, escape="\\"),
-            Contact.email_key.like(pattern, escape="\\"),
-        ]
-        if f.phone_prefix:
-            options.append(Contact.phone.like(_escape_like(f.phone_prefix) + "%", escape="\\"))
-        if f.phone_digits:
-            options.append(Contact.phone.like("%" + f.phone_digits + "%"))
+        options = _text_options(f, Contact.name, Contact.email_key, Contact.phone)
         handle = SocialAccount.handle_key.like(pattern, escape="\\")
         matches = None
         if indexed and session.get_bind().dialect.name == "postgresql":
-            matches = _few_matches(session, organization_id, options, handle)
+            matches = _few_matches(session, organization_id, f, options, handle)
         if matches is not None:
             conditions.append(matches)
         elif newer_than is not None:
@@ -388,26 +385,95 @@ def _conditions(
     return conditions, many
 
 
+def _text_options(
+    f: ContactFilter,
+    name: Column,
+    email_key: Column,
+    phone: Column,
+) -> list[ColumnElement[bool]]:
+    """The ways a contact's own fields match ``q`` (any of them), on the given columns."""
+    assert f.text is not None
+    pattern = "%" + _escape_like(f.text.lower()) + "%"
+    options: list[ColumnElement[bool]] = [
+        name.ilike(pattern, escape="\\"),
+        email_key.like(pattern, escape="\\"),
+    ]
+    if f.phone_prefix:
+        options.append(phone.like(_escape_like(f.phone_prefix) + "%", escape="\\"))
+    if f.phone_digits:
+        options.append(phone.like("%" + f.phone_digits + "%"))
+    return options
+
+
+# PostgreSQL's trigram table (migration 0008): not a model, like the SQLite FTS5 tables.
+_TRIGRAM = table(
+    "contact_trigram",
+    column("contact_id", String),
+    column("organization_id", String),
+    column("name", String),
+    column("email_key", String),
+    column("phone", String),
+)
+_TRIGRAM_TABLE: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def _has_trigram_table(session: Session) -> bool:
+    """PostgreSQL: whether migration 0008 made the trigram table; asked once per engine."""
+    engine = session.get_bind().engine
+    known = _TRIGRAM_TABLE.get(engine)
+    if known is None:
+        known = bool(
+            session.execute(text("SELECT to_regclass('contact_trigram') IS NOT NULL")).scalar()
+        )
+        _TRIGRAM_TABLE[engine] = known
+    return known
+
+
 def _few_matches(
     session: Session,
     organization_id: str,
+    f: ContactFilter,
     options: list[ColumnElement[bool]],
     handle: ColumnElement[bool],
 ) -> ColumnElement[bool] | None:
     """PostgreSQL: when at most FEW_MATCHES contacts match, the list of their ids (found
-    through the trigram indexes of migration 0005, looked up and sorted); None when they
-    are many: walking the organization's contacts newest-first then fills a page at once
-    (1M contacts, a common name: ~260 -> a few ms)."""
-    by_fields = select(Contact.id).where(Contact.organization_id == organization_id, or_(*options))
-    by_handle = select(SocialAccount.contact_id).where(
-        SocialAccount.organization_id == organization_id, handle
+    through the trigram indexes of migrations 0005 and 0008, looked up and sorted); None
+    when they are many: walking the organization's contacts newest-first then fills a
+    page at once (1M contacts, a common name: ~260 -> a few ms). The contacts of an
+    import not yet in the trigram table (its id ranges) are checked by LIKE."""
+    parts: list[Select[Any]] = []
+    if _has_trigram_table(session):
+        t = _TRIGRAM.c
+        parts.append(
+            select(t.contact_id).where(
+                t.organization_id == organization_id,
+                or_(*_text_options(f, t.name, t.email_key, t.phone)),
+            )
+        )
+        pending = search_index.trigram_ranges(session.connection())
+        if pending:
+            parts.append(
+                select(Contact.id).where(
+                    Contact.organization_id == organization_id,
+                    or_(*(Contact.id.between(a, b) for a, b in pending)),
+                    or_(*options),
+                )
+            )
+    else:
+        parts.append(
+            select(Contact.id).where(Contact.organization_id == organization_id, or_(*options))
+        )
+    parts.append(
+        select(SocialAccount.contact_id).where(
+            SocialAccount.organization_id == organization_id, handle
+        )
     )
     # Counted with UNION ALL, which can stop at the limit (UNION must see every match).
-    some = union_all(by_fields, by_handle).limit(FEW_MATCHES + 1).subquery()
+    some = union_all(*parts).limit(FEW_MATCHES + 1).subquery()
     count = session.execute(select(func.count()).select_from(some)).scalar_one()
     if count > FEW_MATCHES:
         return None
-    return Contact.id.in_(union(by_fields, by_handle))
+    return Contact.id.in_(union(*parts))
 
 
 def _escape_like(text: str) -> str:

@@ -21,20 +21,22 @@ NAMING_CONVENTION = {
 
 
 # SQLite full-text indexes made by migration 0004 (FTS5 virtual tables and their shadow
-# tables) and the pending ranges of migration 0006 (kontak.db.search_index): not models;
-# schema comparisons skip them.
-SEARCH_TABLES = ("contact_search", "social_search", "search_pending")
+# tables), the pending ranges of migration 0006 (kontak.db.search_index), and PostgreSQL's
+# trigram table and its pending ranges (migration 0008): not models; schema comparisons
+# skip them.
+SEARCH_TABLES = ("contact_search", "social_search", "search_pending", "contact_trigram")
 
 
 def is_search_table(name: str | None) -> bool:
     return bool(name) and str(name).startswith(SEARCH_TABLES)
 
 
-# PostgreSQL trigram indexes made by migration 0005 (GIN, pg_trgm): not in the models.
+# PostgreSQL trigram indexes (GIN, pg_trgm) made by migrations 0005 and 0008: not in the
+# models.
 TRIGRAM_INDEXES = (
-    "ix_contact_name_trgm",
-    "ix_contact_email_key_trgm",
-    "ix_contact_phone_trgm",
+    "ix_contact_trigram_name_trgm",
+    "ix_contact_trigram_email_key_trgm",
+    "ix_contact_trigram_phone_trgm",
     "ix_social_account_handle_key_trgm",
 )
 

@@ -126,10 +126,13 @@ def close(raw: sqlite3.Connection, deferral: Deferral) -> None:
 def catch_up(engine: Engine, *, batch: int = BATCH) -> int:
     """Index every pending row, ``batch`` rows per write transaction; returns how many rowids
     were covered. Safe to run from several threads or processes at once: each batch reads
-    the ranges inside its own write transaction. PostgreSQL: merges the pending lists of
-    the trigram indexes (see :data:`PENDING_LIST`)."""
+    the ranges inside its own write transaction. PostgreSQL: indexes the contacts of the
+    pending ranges of ``contact_trigram_pending`` (migration 0008), then merges the
+    pending lists of the trigram indexes (see :data:`PENDING_LIST`)."""
     if engine.dialect.name == "postgresql":
-        return _merge_pending_lists(engine)
+        covered = _index_trigram_ranges(engine, batch)
+        merged = _merge_pending_lists(engine)
+        return covered or merged
     if engine.dialect.name != "sqlite":
         return 0
     # Through the writer's connection: a write through any other would throw away the page
@@ -255,3 +258,87 @@ def _merge_pending_lists(engine: Engine) -> int:
         took = time.monotonic() - started
         log.info("search indexes merged %d pending pages in %.2f s", merged, took)
     return merged
+
+
+# PostgreSQL (migration 0008): the contacts of an import wait in a range of their ids.
+TRIGRAM_PENDING = "contact_trigram_pending"
+DEFER_SETTING = "kontak.defer_search"
+
+
+def has_trigram_table(raw: Any) -> bool:
+    """PostgreSQL: whether migration 0008 made the trigram table (pg_trgm is there)."""
+    found = raw.execute(f"SELECT to_regclass('{TRIGRAM_PENDING}') IS NOT NULL").fetchone()
+    return bool(found and found[0])
+
+
+def defer_trigrams(raw: Any, on: bool) -> None:
+    """PostgreSQL, inside an import's transaction: with ``on``, contacts written from now on
+    are left out of the trigram table (its trigger does nothing); call again with False
+    after the import's COPYs and :func:`record_trigram_range`."""
+    raw.execute(f"SELECT set_config('{DEFER_SETTING}', %s, true)", ("on" if on else "off",))
+
+
+def record_trigram_range(raw: Any, first_id: str, last_id: str) -> None:
+    """PostgreSQL, in the import's transaction: its contacts, ids ``first_id`` to
+    ``last_id``, are for :func:`catch_up` to index. Contacts created meanwhile by others
+    may fall in the range: they are in the table already and stay as they are."""
+    raw.execute(
+        f"INSERT INTO {TRIGRAM_PENDING} (first_id, last_id) VALUES (%s, %s)", (first_id, last_id)
+    )
+
+
+def trigram_ranges(connection: Connection) -> list[tuple[str, str]]:
+    """PostgreSQL: the id ranges of contacts not in the trigram table yet."""
+    return [
+        (str(a), str(b))
+        for a, b in connection.exec_driver_sql(
+            f"SELECT first_id, last_id FROM {TRIGRAM_PENDING} ORDER BY first_id"
+        )
+    ]
+
+
+def _index_trigram_ranges(engine: Engine, batch: int) -> int:
+    """PostgreSQL: put the contacts of the pending ranges into the trigram table, ``batch``
+    of them per transaction; returns how many were added."""
+    started, added, batch = time.monotonic(), 0, max(batch, 2)
+    while True:
+        with engine.begin() as connection:
+            raw = connection.connection.dbapi_connection
+            if not has_trigram_table(raw):
+                return 0
+            # SKIP LOCKED: another process indexing the same range goes on alone.
+            found = connection.exec_driver_sql(
+                f"SELECT id, first_id, last_id FROM {TRIGRAM_PENDING} ORDER BY id"
+                " LIMIT 1 FOR UPDATE SKIP LOCKED"
+            ).first()
+            if found is None:
+                break
+            key, first, last = found
+            span = {"key": key, "first": first, "last": last, "batch": batch}
+            bound, count = connection.exec_driver_sql(
+                "SELECT max(id), count(*) FROM (SELECT id FROM contact WHERE id >= %(first)s"
+                " AND id <= %(last)s ORDER BY id LIMIT %(batch)s) b",
+                span,
+            ).one()
+            if count:
+                connection.exec_driver_sql(f"SET LOCAL gin_pending_list_limit = '{PENDING_LIST}'")
+                added += connection.exec_driver_sql(
+                    "INSERT INTO contact_trigram (contact_id, organization_id, name, email_key,"
+                    " phone) SELECT id, organization_id, name, email_key, phone FROM contact"
+                    " WHERE id >= %(first)s AND id <= %(bound)s ON CONFLICT DO NOTHING",
+                    {**span, "bound": bound},
+                ).rowcount
+            if count < batch:  # nothing of the range is left past this batch
+                connection.exec_driver_sql(
+                    f"DELETE FROM {TRIGRAM_PENDING} WHERE id = %(key)s", span
+                )
+            else:  # the next batch starts at this one's last id (inserted again: no-op)
+                connection.exec_driver_sql(
+                    f"UPDATE {TRIGRAM_PENDING} SET first_id = %(bound)s WHERE id = %(key)s",
+                    {**span, "bound": bound},
+                )
+        time.sleep(PAUSE_S)
+    if added:
+        took = time.monotonic() - started
+        log.info("search trigrams caught up with %d contacts in %.2f s", added, took)
+    return added
