@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from kontak.config import Settings
+from kontak.import_job.staging import Stage
 from tests.api.imports import run_import, upload, wait
 from tests.factories import Member, contact_payload, make_member
 from tests.files import TEMPLATE, csv_bytes, far_corner_xlsx, strip_dimension, xlsx_bytes
@@ -279,6 +280,26 @@ def test_in_file_duplicates_reject_in_every_mode(api: TestClient) -> None:
         assert job["status"] == "rejected"
         group = api.get(f"/api/v1/imports/{job['id']}/duplicates").json()["in_file"][0]
         assert (group["key"], [r["row"] for r in group["rows"]]) == ("email", [2, 3])
+
+
+def test_the_pages_read_the_duplicate_groups_the_job_found(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The runner keeps the groups in the staging file: the report and the duplicates
+    # pages no longer search a million rows again at every look (~1 s each).
+    data = csv_bytes([["name", "email"], ["A", "sama@contoh.id"], ["B", "SAMA@contoh.id"]])
+    job = run_import(api, data)
+    assert job["status"] == "rejected"
+    url = f"/api/v1/imports/{job['id']}"
+    duplicates, report = api.get(f"{url}/duplicates").json(), api.get(f"{url}/report").content
+
+    def searched_again(self: Stage) -> None:
+        raise AssertionError("the duplicate groups were searched again")
+
+    monkeypatch.setattr(Stage, "find_duplicate_groups", searched_again)
+    assert api.get(f"{url}/duplicates").json() == duplicates
+    assert api.get(f"{url}/report").content == report
+    assert duplicates["in_file"][0]["key"] == "email"
 
 
 @pytest.mark.parametrize(

@@ -55,7 +55,8 @@ def apply(
 ) -> Outcome:
     """Check the staged file against the database and write it whole, or not at all."""
     started = time.monotonic()
-    groups = stage.duplicate_groups()
+    groups = stage.find_duplicate_groups()
+    stage.save_duplicate_groups(groups)  # for the report and the duplicates pages
     log.info("import: %d duplicate groups found in %.2f s", len(groups), elapsed(started))
     engine = sessions.kw["bind"]
     for attempt in range(3):

@@ -108,6 +108,7 @@ def cells_from(text: str) -> list[str]:
     return list(json.loads(text))
 
 
+_GROUPS_SAVED = "duplicate_groups_saved"  # meta key: the duplicate table is complete
 # (kind, key column, shown column) of the identities kept in a row's own columns.
 _SHARED = (("email", "email_key", "email"), ("phone", "phone", "phone"))
 
@@ -209,7 +210,34 @@ class Stage:
         return int(self.db.execute("SELECT COUNT(*) FROM error").fetchone()[0])
 
     def duplicate_groups(self) -> list[DuplicateGroup]:
-        """Every normalized value that two or more rows of the file share."""
+        """Every normalized value that two or more rows of the file share: as saved by
+        :meth:`save_duplicate_groups` (the runner's, once per job), else found now (1M
+        rows: ~1 s, which the report and the duplicates pages paid again each time)."""
+        if self.meta(_GROUPS_SAVED, False):
+            return [
+                DuplicateGroup(kind, value, json.loads(rows))
+                for kind, value, rows in self.db.execute(
+                    "SELECT kind, value, rows FROM duplicate ORDER BY rowid"
+                )
+            ]
+        return self.find_duplicate_groups()
+
+    def save_duplicate_groups(self, groups: list[DuplicateGroup]) -> None:
+        """Keep what :meth:`find_duplicate_groups` found, for every later reader."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("DROP TABLE IF EXISTS duplicate")
+            self.db.execute("CREATE TABLE duplicate (kind TEXT, value TEXT, rows TEXT)")
+            self.db.executemany(
+                "INSERT INTO duplicate VALUES (?, ?, ?)",
+                ((g.kind, g.value, json.dumps(g.rows)) for g in groups),
+            )
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, 'true')", (_GROUPS_SAVED,))
+            self.db.execute("COMMIT")
+
+    def find_duplicate_groups(self) -> list[DuplicateGroup]:
+        """Every normalized value that two or more rows of the file share, found in the
+        staged rows."""
         # One pass each: the shared values (a GROUP BY), then the rows holding them (a scan
         # that looks each value up in the list of shared ones); no index to build first.
         # Each query on a connection of its own, at once (SQLite lets go of the GIL): 1M
