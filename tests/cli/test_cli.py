@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
 from kontak.config import Settings
 from kontak.web.app import create_app
@@ -54,6 +55,34 @@ def test_user_and_token_create_give_a_working_token(settings: Settings) -> None:
             client.delete(f"/api/v1/contacts/{response.json()['id']}", headers=headers).status_code
             == 204
         )
+
+
+def test_db_rebuild_search_brings_lost_index_rows_back(
+    settings: Settings, engine: Engine, api: TestClient
+) -> None:
+    # SQLite: the FTS5 indexes; PostgreSQL: the trigram table of migration 0008.
+    for i in range(3):
+        body = {"name": f"Dibangun {i}", "phone": f"0813555500{i:02d}"}
+        assert api.post("/api/v1/contacts", json=body).status_code == 201
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.begin() as conn:
+        if sqlite:
+            conn.exec_driver_sql(
+                "INSERT INTO contact_search (contact_search) VALUES ('delete-all')"
+            )
+        else:
+            conn.exec_driver_sql("DELETE FROM contact_trigram")
+    done = run(settings, "db", "rebuild-search")
+    assert done.returncode == 0, done.stderr
+    assert "rebuilt" in done.stderr
+    with engine.connect() as conn:
+        if sqlite:
+            found = conn.exec_driver_sql("SELECT count(*) FROM contact_search_docsize").scalar()
+        else:
+            found = conn.exec_driver_sql(
+                "SELECT count(*) FROM contact_trigram WHERE name LIKE 'Dibangun %%'"
+            ).scalar()
+    assert found == 3
 
 
 @pytest.mark.usefixtures("engine")

@@ -21,16 +21,23 @@ def upgrade() -> None:
 
 @app.command("rebuild-search")
 def rebuild_search() -> None:
-    """Rebuild the SQLite search indexes from the contacts (after a VACUUM, which may
-    renumber the rows they point at). PostgreSQL has nothing to rebuild."""
+    """Rebuild the search indexes from the contacts: SQLite's after a VACUUM (which may
+    renumber the rows they point at); PostgreSQL's trigram table whenever searches seem to
+    miss contacts."""
     from kontak.db import search_index
     from kontak.db.session import dispose, make_engine
 
     settings = get_settings()
     engine = make_engine(settings.resolved_database_url)
     try:
-        if engine.dialect.name != "sqlite":
-            err.print("Nothing to rebuild on PostgreSQL.")
+        if engine.dialect.name == "postgresql":
+            with engine.begin() as conn:
+                count = search_index.rebuild_trigrams(conn)
+            if count < 0:
+                err.print("Nothing to rebuild: this database has no pg_trgm search indexes.")
+                return
+            search_index.catch_up(engine)  # merges the indexes' pending lists
+            err.print(f"Search indexes rebuilt ({count:,} contacts).")
             return
         with engine.begin() as conn:
             search_index.rebuild(conn)

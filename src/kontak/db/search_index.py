@@ -342,3 +342,23 @@ def _index_trigram_ranges(engine: Engine, batch: int) -> int:
         took = time.monotonic() - started
         log.info("search trigrams caught up with %d contacts in %.2f s", added, took)
     return added
+
+
+def rebuild_trigrams(connection: Connection) -> int:
+    """PostgreSQL: the trigram table filled afresh from the contacts, nothing pending
+    afterwards; inside the caller's transaction (readers see the old table until its
+    commit). Returns how many contacts, or -1 where migration 0008 made no table."""
+    raw = connection.connection.dbapi_connection
+    if not has_trigram_table(raw):
+        return -1
+    connection.exec_driver_sql("DELETE FROM contact_trigram")
+    connection.exec_driver_sql(f"DELETE FROM {TRIGRAM_PENDING}")
+    connection.exec_driver_sql(f"SET LOCAL gin_pending_list_limit = '{PENDING_LIST}'")
+    # ON CONFLICT: a contact created meanwhile may have put its own row in already.
+    return int(
+        connection.exec_driver_sql(
+            "INSERT INTO contact_trigram (contact_id, organization_id, name, email_key, phone)"
+            " SELECT id, organization_id, name, email_key, phone FROM contact"
+            " ON CONFLICT DO NOTHING"
+        ).rowcount
+    )
