@@ -90,6 +90,21 @@ def test_manual_form_errors_and_conflicts_render_in_place(
     assert "/contacts/" in clash.text
 
 
+def test_the_form_offers_the_known_tags(client: TestClient, admin: Member) -> None:
+    # Names only (the form never showed counts; counting reads every tag link).
+    csrf = signed_in(client, admin)
+    made = client.post(
+        "/contacts/new",
+        data={"name": "Ani", "phone": "0812-3456-7890", "tags": "vip, b2b", "csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert made.status_code == 303, made.text
+    form = client.get("/contacts/new").text
+    listed = re.search(r'<datalist id="known-tags">(.*?)</datalist>', form)
+    assert listed
+    assert re.findall(r'<option value="([^"]+)">', listed.group(1)) == ["b2b", "vip"]
+
+
 def test_edit_and_delete_pages(
     client: TestClient, admin: Member, sessions: sessionmaker[Session]
 ) -> None:

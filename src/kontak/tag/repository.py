@@ -26,6 +26,14 @@ def list_with_counts(session: Session, organization_id: str) -> list[tuple[Tag, 
     return [(tag, int(n)) for tag, n in rows]
 
 
+def names(session: Session, organization_id: str) -> list[str]:
+    return list(
+        session.scalars(
+            select(Tag.name).where(Tag.organization_id == organization_id).order_by(Tag.name)
+        )
+    )
+
+
 def get_by_names(session: Session, organization_id: str, names: Iterable[str]) -> dict[str, Tag]:
     wanted = list(set(names))
     if not wanted:

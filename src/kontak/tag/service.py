@@ -22,6 +22,12 @@ def list_tags(session: Session, org: Organization) -> list[TagRead]:
     ]
 
 
+def tag_names(session: Session, org: Organization) -> list[str]:
+    """The organization's tag names, sorted, without counting their contacts (which reads
+    every tag link: ~75 ms at a million contacts)."""
+    return repository.names(session, org.id)
+
+
 def create_tag(session: Session, org: Organization, data: TagCreate) -> TagRead:
     """Create one tag; a name that exists in any letter case is a conflict."""
     try:

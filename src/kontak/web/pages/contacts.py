@@ -74,7 +74,7 @@ def _form_context(
         "channels": CHANNELS,
         "platforms": PLATFORMS,
         "fields": custom_field_service.list_fields(session, org),
-        "known_tags": [t.name for t in tag_service.list_tags(session, org)],
+        "known_tags": tag_service.tag_names(session, org),
         **extra,
     }
 
