@@ -14,8 +14,13 @@ Searches read the pending rows directly while they are few (:func:`pending_range
 rows a second of creates leaves), and decide by LIKE alone while an import's rows wait:
 slower for a few seconds, never wrong.
 
-PostgreSQL and SQLite builds without FTS5 trigrams have no such table: all of this does
-nothing there.
+SQLite builds without FTS5 trigrams have no such table: all of this does nothing there.
+
+PostgreSQL (migration 0008) has its own, simpler form of the same idea: a trigger keeps the
+``contact_trigram`` table in step with single writes, an import leaves its contacts out
+(:func:`defer_trigrams`) and records their id range (:func:`record_trigram_range`), and
+:func:`catch_up` copies the range's contacts in after the commit; searches check the
+contacts of pending ranges with LIKE meanwhile (``contact.repository._few_matches``).
 """
 
 from __future__ import annotations
