@@ -56,6 +56,49 @@ def test_upgrade_downgrade_upgrade_leaves_the_model_schema(empty_url: str) -> No
         engine.dispose()
 
 
+def test_postgresql_trigram_table_is_filled_from_existing_contacts_and_given_back() -> None:
+    # Migration 0008 on a database that already holds contacts: their trigrams move to
+    # the new table; a downgrade puts the indexes back on the contacts.
+    url, admin, name = create_postgres_database()
+    try:
+        upgrade(url, "0007")
+        engine = make_engine(url)
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(
+                    "INSERT INTO organization (id, slug, name, default_region, created_at)"
+                    " VALUES ('o1', 'acme', 'Acme', 'ID', now())"
+                )
+                conn.exec_driver_sql(
+                    "INSERT INTO contact (id, organization_id, name, email_key, phone,"
+                    " custom_fields, source, created_at, updated_at) VALUES"
+                    " ('c1', 'o1', 'Budi', 'budi@contoh.id', '+6281234567890', '{}', 'api',"
+                    " now(), now())"
+                )
+            upgrade(url)
+            with engine.connect() as conn:
+                rows = conn.exec_driver_sql("SELECT * FROM contact_trigram").fetchall()
+                assert [tuple(r) for r in rows] == [
+                    ("c1", "o1", "Budi", "budi@contoh.id", "+6281234567890")
+                ]
+            downgrade(url, "0007")
+            with engine.connect() as conn:
+                indexes = {
+                    n
+                    for (n,) in conn.exec_driver_sql(
+                        "SELECT indexname FROM pg_indexes WHERE tablename = 'contact'"
+                    )
+                }
+                assert {"ix_contact_name_trgm", "ix_contact_phone_trgm"} <= indexes
+                assert (
+                    conn.exec_driver_sql("SELECT to_regclass('contact_trigram')").scalar() is None
+                )
+        finally:
+            engine.dispose()
+    finally:
+        drop_postgres_database(admin, name)
+
+
 def test_migration_files_are_named_by_date_and_slug() -> None:
     names = sorted(p.name for p in (MIGRATIONS_DIR / "versions").glob("*.py"))
     assert names
