@@ -422,9 +422,7 @@ def _has_trigram_table(session: Session) -> bool:
     engine = session.get_bind().engine
     known = _TRIGRAM_TABLE.get(engine)
     if known is None:
-        known = bool(
-            session.execute(text("SELECT to_regclass('contact_trigram') IS NOT NULL")).scalar()
-        )
+        known = search_index.has_trigram_table(session.connection().connection.dbapi_connection)
         _TRIGRAM_TABLE[engine] = known
     return known
 

@@ -268,6 +268,13 @@ def _merge_pending_lists(engine: Engine) -> int:
 # PostgreSQL (migration 0008): the contacts of an import wait in a range of their ids.
 TRIGRAM_PENDING = "contact_trigram_pending"
 DEFER_SETTING = "kontak.defer_search"
+# Contacts (those ``where`` picks) into the trigram table. ON CONFLICT: a contact created or
+# edited meanwhile has put its own row in already, through the trigger.
+_FILL_TRIGRAMS = (
+    "INSERT INTO contact_trigram (contact_id, organization_id, name, email_key, phone)"
+    " SELECT id, organization_id, name, email_key, phone FROM contact {where}"
+    " ON CONFLICT DO NOTHING"
+)
 
 
 def has_trigram_table(raw: Any) -> bool:
@@ -328,9 +335,7 @@ def _index_trigram_ranges(engine: Engine, batch: int) -> int:
             if count:
                 connection.exec_driver_sql(f"SET LOCAL gin_pending_list_limit = '{PENDING_LIST}'")
                 added += connection.exec_driver_sql(
-                    "INSERT INTO contact_trigram (contact_id, organization_id, name, email_key,"
-                    " phone) SELECT id, organization_id, name, email_key, phone FROM contact"
-                    " WHERE id >= %(first)s AND id <= %(bound)s ON CONFLICT DO NOTHING",
+                    _FILL_TRIGRAMS.format(where="WHERE id >= %(first)s AND id <= %(bound)s"),
                     {**span, "bound": bound},
                 ).rowcount
             if count < batch:  # nothing of the range is left past this batch
@@ -359,11 +364,4 @@ def rebuild_trigrams(connection: Connection) -> int:
     connection.exec_driver_sql("DELETE FROM contact_trigram")
     connection.exec_driver_sql(f"DELETE FROM {TRIGRAM_PENDING}")
     connection.exec_driver_sql(f"SET LOCAL gin_pending_list_limit = '{PENDING_LIST}'")
-    # ON CONFLICT: a contact created meanwhile may have put its own row in already.
-    return int(
-        connection.exec_driver_sql(
-            "INSERT INTO contact_trigram (contact_id, organization_id, name, email_key, phone)"
-            " SELECT id, organization_id, name, email_key, phone FROM contact"
-            " ON CONFLICT DO NOTHING"
-        ).rowcount
-    )
+    return int(connection.exec_driver_sql(_FILL_TRIGRAMS.format(where="")).rowcount)
