@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         description="Server processes of `serve` (one per core serves ~1.8x the requests; "
         "each runs its own import worker).",
     )
+    access_log: bool = Field(
+        default=False,
+        description="Log every request of `serve` (one line on stderr each; ~7% of a "
+        "request's CPU). Errors and the import worker are logged either way.",
+    )
 
     @cached_property
     def resolved_database_url(self) -> str:

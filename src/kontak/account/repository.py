@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from kontak.db.models import ApiToken, Organization, User
@@ -24,15 +24,20 @@ def get_user(session: Session, user_id: str) -> User | None:
     return session.get(User, user_id)
 
 
+# Composed once: building a select with two joins costs SQLAlchemy more than running it
+# (~0.2 ms of the ~0.4 ms a sign-in took).
+_TOKEN_OWNER = (
+    select(User, Organization)
+    .join(ApiToken, ApiToken.user_id == User.id)
+    .join(Organization, Organization.id == ApiToken.organization_id)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
+
+
 def get_token_owner(session: Session, token_hash: str) -> tuple[User, Organization] | None:
     """The user and organization of the token with ``token_hash``, in one query (every API
     request asks)."""
-    row = session.execute(
-        select(User, Organization)
-        .join(ApiToken, ApiToken.user_id == User.id)
-        .join(Organization, Organization.id == ApiToken.organization_id)
-        .where(ApiToken.token_hash == token_hash)
-    ).one_or_none()
+    row = session.execute(_TOKEN_OWNER, {"token_hash": token_hash}).one_or_none()
     return None if row is None else (row[0], row[1])
 
 

@@ -45,7 +45,13 @@ def serve(
     count = processes or settings.web_processes
     err.print(f"Kontak on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     if count == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=settings.access_log,
+        )
         return
     # Each process builds its app from the same environment; SQLite writers of all of
     # them queue on one lock file (kontak.db.session.WriteLock).
@@ -58,6 +64,7 @@ def serve(
         host=host,
         port=port,
         log_level="info",
+        access_log=settings.access_log,
     )
     Multiprocess(config, sockets=[_listening_socket(host, port)]).run()
 

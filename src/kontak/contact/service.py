@@ -79,7 +79,6 @@ def create(
         errors = check_reachable(contact_values)
     if errors:
         raise InvalidInput("The contact is not valid; correct the fields listed.", errors)
-    _raise_conflicts(session, org.id, contact_values)
 
     now = utcnow()
     contact = Contact(
@@ -97,7 +96,7 @@ def create(
     )
     contact.social_accounts = [_social_row(org.id, s) for s in contact_values.social_accounts]
     tags = tag_service.ensure_tags(session, org.id, contact_values.tags)
-    _flush_or_conflict(session, org.id, contact_values, contact, add=True)
+    _insert_or_conflict(session, org.id, contact_values, contact)
     repository.set_tags(session, contact, [t.id for t in tags], new=True)
     # Everything is known: answer without reading the contact back (three queries saved).
     return to_read(contact, tag_names=sorted(t.name for t in tags))
@@ -136,7 +135,7 @@ def update(
     if "social_accounts" in values:
         contact.social_accounts = _reuse_socials(org.id, contact, merged.social_accounts)
     contact.updated_at = utcnow()
-    _flush_or_conflict(session, org.id, merged, contact, add=False)
+    _flush_or_conflict(session, org.id, merged, contact)
     if "tags" in values:
         tags = tag_service.ensure_tags(session, org.id, merged.tags)
         repository.set_tags(session, contact, [t.id for t in tags])
@@ -316,13 +315,28 @@ def _conflict(conflicts: list[ConflictItem]) -> Conflict:
     )
 
 
+def _insert_or_conflict(
+    session: Session, org_id: str, values: ContactValues, contact: Contact
+) -> None:
+    """Insert ``contact``, the unique indexes being the check: no look-up before (one to
+    three queries less a create). A refused insert ends the transaction (PostgreSQL ends
+    it anyway), and the taken identities are looked up in a new one."""
+    session.add(contact)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        conflicts = _conflicts(session, org_id, values)
+        if not conflicts:
+            raise
+        raise _conflict(conflicts) from None
+
+
 def _flush_or_conflict(
-    session: Session, org_id: str, values: ContactValues, contact: Contact, *, add: bool
+    session: Session, org_id: str, values: ContactValues, contact: Contact
 ) -> None:
     try:
         with session.begin_nested():
-            if add:
-                session.add(contact)
             session.flush()
     except IntegrityError:
         conflicts = _conflicts(session, org_id, values, exclude_id=contact.id)

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from kontak.db.models import CustomField
 
+# Composed once: every contact written asks (see account.repository._TOKEN_OWNER).
+_FIELDS = (
+    select(CustomField)
+    .where(CustomField.organization_id == bindparam("organization_id"))
+    .order_by(CustomField.position, CustomField.key)
+)
+
 
 def list_fields(session: Session, organization_id: str) -> list[CustomField]:
-    return list(
-        session.scalars(
-            select(CustomField)
-            .where(CustomField.organization_id == organization_id)
-            .order_by(CustomField.position, CustomField.key)
-        )
-    )
+    return list(session.scalars(_FIELDS, {"organization_id": organization_id}))
 
 
 def get_by_key(session: Session, organization_id: str, key: str) -> CustomField | None:
