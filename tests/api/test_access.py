@@ -81,3 +81,35 @@ def test_supervisor_deletes_and_tags_but_defines_no_custom_fields(
     )
     assert client.get("/api/v1/custom-fields", headers=supervisor.headers).status_code == 200
     assert client.delete(f"{URL}/{created['id']}", headers=supervisor.headers).status_code == 204
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        ("POST", URL, {"phone": "not a phone", "custom_fields": 3}),
+        ("PATCH", f"{URL}/01M8SWPFXKKA0TCVZSXZE6GSWT", {"name": ["no"]}),
+        ("POST", "/api/v1/tags", {}),
+        ("POST", "/api/v1/custom-fields", {"key": 1}),
+    ],
+)
+def test_a_request_without_a_valid_token_is_refused_before_its_body_is_read(
+    client: TestClient, method: str, url: str, body: dict[str, object]
+) -> None:
+    # The routes take their transaction in the route (deps.transaction), but the sign-in
+    # is still a dependency: a bad body from a stranger is a 401, never a 422 that would
+    # tell them the API's fields.
+    response = client.request(
+        method, url, json=body, headers={"Authorization": "Bearer kontak_nope"}
+    )
+    assert response.status_code == 401
+    assert "kontak token create" in response.json()["detail"]
+
+
+def test_a_refused_create_keeps_nothing_of_its_transaction(api: TestClient) -> None:
+    first = api.post(URL, json=contact_payload(tags=["vip"]))
+    assert first.status_code == 201
+    taken = api.post(URL, json=contact_payload(name="Other", tags=["brand-new"]))
+    assert taken.status_code == 409
+    assert {c["field"] for c in taken.json()["conflicts"]} >= {"phone"}
+    # The tag the refused create made before its insert failed went with its rollback.
+    assert [t["name"] for t in api.get("/api/v1/tags").json()] == ["vip"]

@@ -1,13 +1,24 @@
-"""Request dependencies: the request's transaction and who the request acts as."""
+"""Request dependencies: the request's transaction and who the request acts as.
+
+The JSON API's routes take their transaction from :func:`transaction` under
+:func:`one_trip` instead of from ``SessionDep``: FastAPI sends each sync dependency, a
+sync route and the validation of a sync route's answer to a worker thread of their own,
+five trips a create (~1 ms of its CPU; docs/benchmarks.md, session 8). Under ``one_trip``
+a request takes two: the sign-in (a dependency, so that a request without a valid token
+is refused before its body is read) and the route with its transaction and commit."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import secrets
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Annotated
+from contextlib import contextmanager
+from typing import Annotated, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from kontak.account import service as account_service
 from kontak.account.roles import Permission, require
@@ -19,6 +30,8 @@ from kontak.web import session as web_session
 from kontak.web.i18n import negotiate
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -32,21 +45,38 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_principal(request: Request, session: SessionDep) -> Principal:
+def one_trip(route: Callable[P, T]) -> Callable[P, Awaitable[T]]:
+    """A sync route run in one trip to a worker thread, its answer validated on the event
+    loop (see the module doc). The route takes its transaction from :func:`transaction`."""
+
+    @functools.wraps(route)
+    async def endpoint(*args: P.args, **kwargs: P.kwargs) -> T:
+        return await run_in_threadpool(route, *args, **kwargs)
+
+    # FastAPI reads the parameters from here; evaluated, since the wrapper's module is not
+    # the route's (``from __future__ import annotations`` leaves them as strings).
+    endpoint.__signature__ = inspect.signature(route, eval_str=True)  # type: ignore[attr-defined]
+    return endpoint
+
+
+@contextmanager
+def transaction(request: Request, org: Organization) -> Iterator[tuple[Session, Organization]]:
+    """The request's one transaction, committed when the block ends without an error, and
+    the organization of its sign-in in it (joined without a query)."""
+    write = request.method not in _READ_METHODS
+    with session_scope(request.app.state.sessionmaker, write=write) as session:
+        yield session, session.merge(org, load=False)
+
+
+def get_principal(request: Request) -> Principal:
     """A bearer token, or (for the pages' own calls) the session cookie plus, on writes,
     the ``X-CSRF-Token`` header.
 
-    On writes the look-up runs in a read session of its own and its objects join the
-    request's session without a query: the request's write turn (SQLite: one writer at a
-    time) starts only with the route's own statements, not with the sign-in's."""
-    if request.method in _READ_METHODS:
-        return _authenticate(request, session)
+    The look-up runs in a read session of its own, and its objects join the route's session
+    without a query (:func:`transaction`): on writes the request's write turn (SQLite: one
+    writer at a time) starts only with the route's own statements, not with the sign-in's."""
     with session_scope(request.app.state.sessionmaker) as reading:
-        principal = _authenticate(request, reading)
-    return Principal(
-        user=session.merge(principal.user, load=False),
-        organization=session.merge(principal.organization, load=False),
-    )
+        return _authenticate(request, reading)
 
 
 def _authenticate(request: Request, session: Session) -> Principal:

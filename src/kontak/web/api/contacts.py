@@ -16,19 +16,29 @@ from kontak.contact.schemas import ContactCreate, ContactPage, ContactRead, Cont
 from kontak.db.session import session_scope
 from kontak.files.writers import csv_chunks, write_xlsx
 from kontak.web.api.imports import MEDIA, file_response
-from kontak.web.deps import ContactDeleter, ContactReader, ContactWriter, Exporter, SessionDep
+from kontak.web.deps import (
+    ContactDeleter,
+    ContactReader,
+    ContactWriter,
+    Exporter,
+    one_trip,
+    transaction,
+)
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
 
 
 @router.post("", status_code=201, response_model=ContactRead)
-def create_contact(data: ContactCreate, session: SessionDep, org: ContactWriter) -> ContactRead:
-    return service.create(session, org, data, source="api")
+@one_trip
+def create_contact(request: Request, data: ContactCreate, org: ContactWriter) -> ContactRead:
+    with transaction(request, org) as (session, org):
+        return service.create(session, org, data, source="api")
 
 
 @router.get("", response_model=ContactPage)
+@one_trip
 def list_contacts(
-    session: SessionDep,
+    request: Request,
     org: ContactReader,
     q: Annotated[
         str | None, Query(max_length=200, description="name, email, phone or handle")
@@ -38,9 +48,10 @@ def list_contacts(
     limit: Annotated[int, Query(ge=1, le=service.MAX_LIMIT)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ContactPage:
-    return service.list_contacts(
-        session, org, q=q, tag=tag, channel=channel, limit=limit, cursor=cursor
-    )
+    with transaction(request, org) as (session, org):
+        return service.list_contacts(
+            session, org, q=q, tag=tag, channel=channel, limit=limit, cursor=cursor
+        )
 
 
 @router.get("/export")
@@ -77,18 +88,24 @@ def export_contacts(
 
 
 @router.get("/{contact_id}", response_model=ContactRead)
-def get_contact(contact_id: str, session: SessionDep, org: ContactReader) -> ContactRead:
-    return service.get(session, org, contact_id)
+@one_trip
+def get_contact(request: Request, contact_id: str, org: ContactReader) -> ContactRead:
+    with transaction(request, org) as (session, org):
+        return service.get(session, org, contact_id)
 
 
 @router.patch("/{contact_id}", response_model=ContactRead)
+@one_trip
 def update_contact(
-    contact_id: str, data: ContactUpdate, session: SessionDep, org: ContactWriter
+    request: Request, contact_id: str, data: ContactUpdate, org: ContactWriter
 ) -> ContactRead:
-    return service.update(session, org, contact_id, data)
+    with transaction(request, org) as (session, org):
+        return service.update(session, org, contact_id, data)
 
 
 @router.delete("/{contact_id}", status_code=204)
-def delete_contact(contact_id: str, session: SessionDep, org: ContactDeleter) -> Response:
-    service.delete(session, org, contact_id)
+@one_trip
+def delete_contact(request: Request, contact_id: str, org: ContactDeleter) -> Response:
+    with transaction(request, org) as (session, org):
+        service.delete(session, org, contact_id)
     return Response(status_code=204)

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from kontak.tag import service
 from kontak.tag.schemas import TagCreate, TagRead
-from kontak.web.deps import ContactReader, SessionDep, TagWriter
+from kontak.web.deps import ContactReader, TagWriter, one_trip, transaction
 
 router = APIRouter(prefix="/tags", tags=["tags"])
 
 
 @router.get("", response_model=list[TagRead])
-def list_tags(session: SessionDep, org: ContactReader) -> list[TagRead]:
-    return service.list_tags(session, org)
+@one_trip
+def list_tags(request: Request, org: ContactReader) -> list[TagRead]:
+    with transaction(request, org) as (session, org):
+        return service.list_tags(session, org)
 
 
 @router.post("", status_code=201, response_model=TagRead)
-def create_tag(data: TagCreate, session: SessionDep, org: TagWriter) -> TagRead:
-    return service.create_tag(session, org, data)
+@one_trip
+def create_tag(request: Request, data: TagCreate, org: TagWriter) -> TagRead:
+    with transaction(request, org) as (session, org):
+        return service.create_tag(session, org, data)
