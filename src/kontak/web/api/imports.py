@@ -14,7 +14,7 @@ from kontak.custom_field import service as custom_field_service
 from kontak.files.template import write_template
 from kontak.import_job import service
 from kontak.import_job.schemas import DuplicatesRead, ImportJobPage, ImportJobRead, RowErrorRead
-from kontak.web.deps import ContactReader, Importer, LocaleDep, PrincipalDep, SessionDep
+from kontak.web.deps import ContactReader, Importer, LocaleDep, PrincipalDep, one_trip, transaction
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 
@@ -36,10 +36,10 @@ def file_response(path: Path, fmt: str, download_name: str) -> FileResponse:
 
 
 @router.get("/template")
-def template(
-    request: Request, session: SessionDep, org: ContactReader, format: Format = "csv"
-) -> FileResponse:
-    fields = custom_field_service.specs(session, org.id)
+@one_trip
+def template(request: Request, org: ContactReader, format: Format = "csv") -> FileResponse:
+    with transaction(request, org) as (session, org):
+        fields = custom_field_service.specs(session, org.id)
     with tempfile.NamedTemporaryFile(suffix=f".{format}", delete=False) as tmp:
         path = Path(tmp.name)
     write_template(path, format, fields)
@@ -47,11 +47,11 @@ def template(
 
 
 @router.post("", status_code=202, response_model=ImportJobRead)
+@one_trip
 def create_import(
     request: Request,
     response: Response,
     background: BackgroundTasks,
-    session: SessionDep,
     org: Importer,
     principal: PrincipalDep,
     file: Annotated[UploadFile, File(description="The .csv or .xlsx file")],
@@ -60,16 +60,17 @@ def create_import(
     on_existing_query: Annotated[str | None, Query(alias="on_existing")] = None,
     dry_run_query: Annotated[bool | None, Query(alias="dry_run")] = None,
 ) -> ImportJobRead:
-    job = service.start(
-        session,
-        request.app.state.settings,
-        org,
-        user_id=principal.user.id,
-        filename=file.filename or "upload",
-        upload=file.file,
-        on_existing=on_existing or on_existing_query or "reject",
-        dry_run=bool(dry_run if dry_run is not None else dry_run_query),
-    )
+    with transaction(request, org) as (session, org):
+        job = service.start(
+            session,
+            request.app.state.settings,
+            org,
+            user_id=principal.user.id,
+            filename=file.filename or "upload",
+            upload=file.file,
+            on_existing=on_existing or on_existing_query or "reject",
+            dry_run=bool(dry_run if dry_run is not None else dry_run_query),
+        )
     response.headers["Location"] = f"/api/v1/imports/{job.id}"
     worker = getattr(request.app.state, "worker", None)
     if worker is not None:
@@ -78,38 +79,46 @@ def create_import(
 
 
 @router.get("", response_model=ImportJobPage)
+@one_trip
 def list_imports(
-    session: SessionDep,
+    request: Request,
     org: Importer,
     locale: LocaleDep,
     limit: Annotated[int, Query(ge=1, le=service.MAX_LIST)] = 50,
     cursor: Annotated[str | None, Query(max_length=40)] = None,
 ) -> ImportJobPage:
-    return service.list_jobs(session, org, limit=limit, cursor=cursor, locale=locale)
+    with transaction(request, org) as (session, org):
+        return service.list_jobs(session, org, limit=limit, cursor=cursor, locale=locale)
 
 
 @router.get("/{job_id}", response_model=ImportJobRead)
-def get_import(job_id: str, session: SessionDep, org: Importer, locale: LocaleDep) -> ImportJobRead:
-    return service.get(session, org, job_id, locale=locale)
+@one_trip
+def get_import(request: Request, job_id: str, org: Importer, locale: LocaleDep) -> ImportJobRead:
+    with transaction(request, org) as (session, org):
+        return service.get(session, org, job_id, locale=locale)
 
 
 @router.get("/{job_id}/duplicates", response_model=DuplicatesRead)
-def get_duplicates(
-    job_id: str, request: Request, session: SessionDep, org: Importer
-) -> DuplicatesRead:
-    return service.duplicates(session, request.app.state.settings, org, job_id)
+@one_trip
+def get_duplicates(job_id: str, request: Request, org: Importer) -> DuplicatesRead:
+    with transaction(request, org) as (session, org):
+        return service.duplicates(session, request.app.state.settings, org, job_id)
 
 
 @router.get("/{job_id}/errors", response_model=list[RowErrorRead])
+@one_trip
 def get_errors(
-    job_id: str, request: Request, session: SessionDep, org: Importer, locale: LocaleDep
+    job_id: str, request: Request, org: Importer, locale: LocaleDep
 ) -> list[RowErrorRead]:
-    return service.errors(session, request.app.state.settings, org, job_id, locale=locale)
+    with transaction(request, org) as (session, org):
+        return service.errors(session, request.app.state.settings, org, job_id, locale=locale)
 
 
 @router.get("/{job_id}/report")
+@one_trip
 def get_report(
-    job_id: str, request: Request, session: SessionDep, org: Importer, format: Format = "csv"
+    job_id: str, request: Request, org: Importer, format: Format = "csv"
 ) -> FileResponse:
-    path = service.report(session, request.app.state.settings, org, job_id, format)
+    with transaction(request, org) as (session, org):
+        path = service.report(session, request.app.state.settings, org, job_id, format)
     return file_response(path, format, f"kontak-import-{job_id}-report.{format}")
