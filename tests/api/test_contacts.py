@@ -289,3 +289,36 @@ def test_whole_phone_or_email_queries_find_exactly_that_contact(api: TestClient)
         items = api.get(URL, params={"q": q}).json()["items"]
         assert [c["id"] for c in items] == [budi["id"]], q
     assert api.get(URL, params={"q": "nobody@example.com"}).json()["items"] == []
+
+
+def test_a_created_contact_reads_back_exactly_as_its_create_answered(api: TestClient) -> None:
+    # The create answers from what it inserted (Core inserts, no read-back): the stored
+    # contact must be that answer, field for field, on both engines.
+    field = {"key": "tier", "label": "Tier", "type": "select", "options": ["gold", "silver"]}
+    assert api.post("/api/v1/custom-fields", json=field).status_code == 201
+    created = api.post(
+        URL,
+        json={
+            "name": "Sari",
+            "email": "Sari@Example.com",
+            "phone": "0812 9999 0000",
+            "social_accounts": [
+                {"platform": "twitter", "handle": "@sari"},
+                {"platform": "instagram", "handle": "Zeta"},
+                {"platform": "instagram", "handle": "alpha"},
+            ],
+            "tags": ["zeta", "Alpha"],
+            "custom_fields": {"tier": "gold"},
+        },
+    )
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert [(s["platform"], s["handle"]) for s in body["social_accounts"]] == [
+        ("instagram", "alpha"),
+        ("instagram", "Zeta"),
+        ("twitter", "sari"),
+    ]
+    assert body["tags"] == ["alpha", "zeta"]
+    assert body["custom_fields"] == {"tier": "gold"}
+    assert api.get(f"{URL}/{body['id']}").json() == body
+    assert api.get(URL, params={"q": "sari"}).json()["items"] == [body]
