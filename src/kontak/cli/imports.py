@@ -13,12 +13,12 @@ from rich.table import Table
 from kontak.account import service as account_service
 from kontak.cli.context import EXIT_REJECTED, EXIT_USAGE, err, out, transaction
 from kontak.config import get_settings
-from kontak.contact.export import export_rows
+from kontak.contact.export import Columns, export_pages, rows_of
 from kontak.contact.repository import ContactFilter
 from kontak.custom_field import service as custom_field_service
 from kontak.db.session import dispose, make_engine, make_sessionmaker
 from kontak.files.template import write_template
-from kontak.files.writers import write_csv, write_xlsx
+from kontak.files.writers import csv_page_chunks, write_xlsx
 from kontak.import_job import service
 from kontak.import_job.apply import ON_EXISTING
 from kontak.import_job.runner import WORKER_ID, run_job
@@ -147,16 +147,21 @@ def export(
         raise typer.Exit(EXIT_USAGE)
     with transaction(write=False) as session:
         organization = account_service.get_organization(session, org)
-        header, rows = export_rows(session, organization, ContactFilter())
-        written = [0]
+        header, pages = export_pages(session, organization, ContactFilter())
+        written = 0
 
-        def counted() -> Iterator[list[str]]:
-            for row in rows:
-                written[0] += 1
-                yield row
+        def counted() -> Iterator[Columns]:
+            nonlocal written
+            for page in pages:
+                written += len(page[0])
+                yield page
 
-        (write_xlsx if fmt == "xlsx" else write_csv)(output, header, counted())
-    err.print(f"Wrote {written[0]} contact(s) to {output}.")
+        if fmt == "xlsx":
+            write_xlsx(output, header, rows_of(counted()))
+        else:
+            with output.open("wb") as f:
+                f.writelines(csv_page_chunks(header, counted()))
+    err.print(f"Wrote {written} contact(s) to {output}.")
 
 
 def template(

@@ -11,10 +11,10 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from kontak.contact import service
-from kontak.contact.export import export_rows
+from kontak.contact.export import export_pages, export_rows
 from kontak.contact.schemas import ContactCreate, ContactPage, ContactRead, ContactUpdate
 from kontak.db.session import session_scope
-from kontak.files.writers import csv_chunks, write_xlsx
+from kontak.files.writers import csv_page_chunks, write_xlsx
 from kontak.web.api.imports import MEDIA, file_response
 from kontak.web.deps import (
     ContactDeleter,
@@ -71,8 +71,8 @@ def export_contacts(
 
         def stream() -> Iterator[bytes]:
             with session_scope(factory) as session:
-                header, rows = export_rows(session, org, filters)
-                yield from csv_chunks(header, rows)
+                header, pages = export_pages(session, org, filters)
+                yield from csv_page_chunks(header, pages)
 
         return StreamingResponse(
             stream(),
