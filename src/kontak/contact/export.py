@@ -8,6 +8,7 @@ page, grouped here (the tag names of each set of tag ids joined once per export)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -84,21 +85,20 @@ def rows_of(pages: Iterable[Columns]) -> Iterator[Sequence[str]]:
 
 class _TagCells:
     """The ``tags`` cell of each set of tag ids (names sorted, joined by ", "), made once
-    per export: an organization's contacts share a few sets."""
+    per export: an organization's contacts share a few sets. Tag ids hold no space."""
 
     def __init__(self, session: Session, organization_id: str) -> None:
         self._session = session
         self._organization_id = organization_id
         self._names: dict[str, str] = {}
-        self._cells: dict[tuple[str, ...], str] = {(): ""}
+        self._cells: dict[str, str] = {"": ""}
 
-    def column(self, ids: Sequence[str], tags: dict[str, tuple[str, ...]]) -> list[str]:
+    def column(self, ids: Sequence[str], tags: dict[str, str]) -> list[str]:
         cells = self._cells
-        missing = {t for t in set(tags.values()) if t not in cells}
-        for tag_ids in missing:
-            cells[tag_ids] = ", ".join(sorted(self._name(t) for t in tag_ids))
+        for tag_ids in set(tags.values()).difference(cells):
+            cells[tag_ids] = ", ".join(sorted(self._name(t) for t in tag_ids.split(" ")))
         get = tags.get
-        return [cells[get(i, ())] for i in ids]
+        return [cells[get(i, "")] for i in ids]
 
     def _name(self, tag_id: str) -> str:
         if tag_id not in self._names:  # a tag made since the export started: read again
@@ -133,8 +133,8 @@ def _handle_columns(
     return out
 
 
-def _custom_columns(custom: Sequence[Any], keys: list[str]) -> list[list[str]]:
-    values = [c or {} for c in custom] if keys else []
+def _custom_columns(custom: Sequence[str | None], keys: list[str]) -> list[list[str]]:
+    values = [json.loads(c) if c else {} for c in custom] if keys else []
     return [[_value(v.get(k)) for v in values] for k in keys]
 
 
