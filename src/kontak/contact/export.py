@@ -9,7 +9,7 @@ page, grouped here (the tag names of each set of tag ids joined once per export)
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -67,20 +67,6 @@ def export_pages(
             before = ids[-1]
 
     return header, pages()
-
-
-def export_rows(
-    session: Session, org: Organization, filters: ContactFilter
-) -> tuple[list[str], Iterator[Sequence[str]]]:
-    """The header and a lazy stream of rows (for the XLSX writer)."""
-    header, pages = export_pages(session, org, filters)
-    return header, rows_of(pages)
-
-
-def rows_of(pages: Iterable[Columns]) -> Iterator[Sequence[str]]:
-    """The rows of pages of columns."""
-    for page in pages:
-        yield from zip(*page, strict=True)
 
 
 class _TagCells:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
 
-import xlsxwriter
+from kontak.files import xlsx_sheet
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _STARTS = frozenset(_FORMULA_START)
@@ -106,27 +106,31 @@ def write_xlsx(
     widths: dict[int, int] | None = None,
 ) -> None:
     """One sheet, every cell text, header bold and frozen; memory stays flat."""
-    workbook = xlsxwriter.Workbook(
-        str(path),
-        {
-            "constant_memory": True,
-            "strings_to_numbers": False,
-            "strings_to_formulas": False,
-            "strings_to_urls": False,
-        },
-    )
-    try:
-        ws = workbook.add_worksheet(sheet)
-        text = workbook.add_format({"num_format": "@"})
-        bold = workbook.add_format({"bold": True, "num_format": "@"})
-        for col in range(len(header)):
-            ws.set_column(col, col, (widths or {}).get(col, 18), text)
-        ws.freeze_panes(1, 0)
-        for col, name in enumerate(header):
-            ws.write_string(0, col, name, bold)
-        for r, row in enumerate(rows, 1):
-            for col, value in enumerate(row):
-                if value:
-                    ws.write_string(r, col, value, text)
-    finally:
-        workbook.close()
+    write_xlsx_pages(path, header, _padded_pages(rows), sheet=sheet, widths=widths)
+
+
+def write_xlsx_pages(
+    path: Path,
+    header: Sequence[str],
+    pages: Iterable[Sequence[Sequence[str]]],
+    *,
+    sheet: str = "Contacts",
+    widths: dict[int, int] | None = None,
+) -> None:
+    """Like :func:`write_xlsx`, from pages of rows given as columns."""
+    xlsx_sheet.write_workbook(path, header, pages, sheet=sheet, widths=widths)
+
+
+def _padded_pages(rows: Iterable[Sequence[str]]) -> Iterator[list[tuple[str, ...]]]:
+    """Batches of rows as columns, short rows padded with empty cells (which an XLSX
+    sheet leaves out, as it leaves out a row's missing cells)."""
+    source = iter(rows)
+    while batch := list(islice(source, BATCH)):
+        width = max(map(len, batch))
+        if width:
+            padded = [
+                row if len(row) == width else [*row, *[""] * (width - len(row))] for row in batch
+            ]
+            yield list(zip(*padded, strict=True))
+        else:
+            yield [("",) * len(batch)]

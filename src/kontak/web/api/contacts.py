@@ -11,10 +11,10 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from kontak.contact import service
-from kontak.contact.export import export_pages, export_rows
+from kontak.contact.export import export_pages
 from kontak.contact.schemas import ContactCreate, ContactPage, ContactRead, ContactUpdate
 from kontak.db.session import session_scope
-from kontak.files.writers import csv_page_chunks, write_xlsx
+from kontak.files.writers import csv_page_chunks, write_xlsx_pages
 from kontak.web.api.imports import MEDIA, file_response
 from kontak.web.deps import (
     ContactDeleter,
@@ -82,8 +82,8 @@ def export_contacts(
     with tempfile.NamedTemporaryFile(suffix=".xlsx", delete=False) as tmp:
         path = Path(tmp.name)
     with session_scope(factory) as session:
-        header, rows = export_rows(session, org, filters)
-        write_xlsx(path, header, rows)
+        header, pages = export_pages(session, org, filters)
+        write_xlsx_pages(path, header, pages)
     return file_response(path, "xlsx", name)
 
 
