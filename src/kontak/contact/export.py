@@ -71,7 +71,11 @@ def export_pages(
 
 class _TagCells:
     """The ``tags`` cell of each set of tag ids (names sorted, joined by ", "), made once
-    per export: an organization's contacts share a few sets. Tag ids hold no space."""
+    per export: an organization's contacts share a few sets. The names are read as pages
+    name tags not seen yet (so a tag made while the export runs is named too). Both maps
+    are bounded: an organization whose contacts hold more sets starts them over."""
+
+    LIMIT = 20_000
 
     def __init__(self, session: Session, organization_id: str) -> None:
         self._session = session
@@ -80,16 +84,26 @@ class _TagCells:
         self._cells: dict[str, str] = {"": ""}
 
     def column(self, ids: Sequence[str], tags: dict[str, str]) -> list[str]:
+        """The cells of contacts ``ids``, whose tag ids (joined by spaces; ids hold none)
+        are ``tags``."""
         cells = self._cells
-        for tag_ids in set(tags.values()).difference(cells):
-            cells[tag_ids] = ", ".join(sorted(self._name(t) for t in tag_ids.split(" ")))
+        new = set(tags.values()).difference(cells)
+        if new:
+            if len(cells) + len(new) > self.LIMIT:
+                cells.clear()
+                cells[""] = ""
+                self._names.clear()
+            split = {ids_: ids_.split(" ") for ids_ in new}
+            unknown = {t for parts in split.values() for t in parts}.difference(self._names)
+            if unknown:
+                self._names.update(
+                    repository.tag_names(self._session, self._organization_id, unknown)
+                )
+            names = self._names
+            for ids_, parts in split.items():
+                cells[ids_] = ", ".join(sorted(names[t] for t in parts))
         get = tags.get
         return [cells[get(i, "")] for i in ids]
-
-    def _name(self, tag_id: str) -> str:
-        if tag_id not in self._names:  # a tag made since the export started: read again
-            self._names = repository.tag_names(self._session, self._organization_id)
-        return self._names[tag_id]
 
 
 _PLACE = {p: i for i, p in enumerate(PLATFORMS)}
