@@ -197,3 +197,39 @@ def test_field_errors_are_shown_in_the_users_language(client: TestClient, admin:
     page = client.post("/contacts/new", data={"name": "", "phone": "12", "csrf_token": csrf})
     assert "Nama wajib diisi" in page.text
     assert "bukan nomor telepon yang valid" in page.text
+
+
+def test_the_list_exports_the_contacts_it_shows(
+    client: TestClient, admin: Member, sessions: sessionmaker[Session]
+) -> None:
+    """The contacts page links the export of its own filters; the link works with the
+    page's sign-in (no token), and an agent (who may not export) sees no link."""
+    csrf = signed_in(client, admin)
+    for name, tag in (("Ani", "vip"), ("Budi", "lead")):
+        created = client.post(
+            "/contacts/new",
+            data={
+                "name": name,
+                "phone": f"0812-3456-78{len(name)}{ord(name[0]) % 10}",
+                "tags": tag,
+                "csrf_token": csrf,
+            },
+            follow_redirects=False,
+        )
+        assert created.status_code == 303, created.text
+    page = client.get("/contacts", params={"tag": "vip"})
+    link = re.search(r'href="([^"]+)" download id="export-csv"', page.text)
+    assert link, page.text
+    href = link.group(1).replace("&amp;", "&")
+    assert href.startswith("/api/v1/contacts/export?format=csv&")
+    exported = client.get(href)
+    assert exported.status_code == 200
+    lines = exported.content.decode("utf-8-sig").splitlines()
+    assert len(lines) == 2, lines
+    assert lines[1].startswith("Ani,")
+    assert 'id="export-xlsx"' in page.text
+
+    agent = make_member(sessions, "agent@acme.co.id", org="acme", role="agent")
+    client.post("/sign-out", data={"csrf_token": csrf})
+    signed_in(client, agent)
+    assert 'id="export' not in client.get("/contacts").text
