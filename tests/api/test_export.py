@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -83,3 +84,26 @@ def test_a_tag_made_while_an_export_runs_is_named(
     assert tags in (["lama", "lama"], ["lama", "baru, lama"])
     if sessions.kw["bind"].dialect.name == "postgresql":
         assert tags == ["lama", "baru, lama"]
+
+
+def test_an_xlsx_export_that_fails_leaves_no_file(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workbook is made in a temporary file before it is sent; a failure on the way
+    (the database gone, the disk full) removes it."""
+    from kontak.web.api import contacts as contacts_api
+
+    made: list[Path] = []
+
+    def failing(path: Path, *args: object, **kwargs: object) -> None:
+        made.append(path)
+        path.write_bytes(b"half a workbook")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(contacts_api, "write_xlsx_pages", failing)
+    created = api.post("/api/v1/contacts", json={"name": "A", "email": "a@contoh.id"})
+    assert created.status_code == 201
+    with pytest.raises(OSError, match="No space left"):
+        api.get("/api/v1/contacts/export", params={"format": "xlsx"})
+    assert len(made) == 1
+    assert not made[0].exists()

@@ -22,15 +22,6 @@ NOTE_ID = (
     "Baris dengan email, nomor telepon, atau akun media sosial yang sama membuat seluruh file "
     "gagal diunggah; perbaiki lalu unggah lagi."
 )
-NOTE_EN = (
-    "Row 1 is the header: keep it. Each row below is one contact. Rows that share an email, "
-    "a phone or a social account make the whole file fail; fix them and upload again."
-)
-NOTE_ID = (
-    "Baris 1 adalah judul kolom: jangan diubah. Setiap baris di bawahnya adalah satu kontak. "
-    "Baris dengan email, nomor telepon, atau akun media sosial yang sama membuat seluruh file "
-    "gagal diunggah; perbaiki lalu unggah lagi."
-)
 _HELP: dict[str, tuple[str, str, str, str]] = {
     # column: (required, English, Bahasa Indonesia, example)
     "name": (

@@ -81,9 +81,13 @@ def export_contacts(
         )
     with tempfile.NamedTemporaryFile(suffix=".xlsx", delete=False) as tmp:
         path = Path(tmp.name)
-    with session_scope(factory) as session:
-        header, pages = export_pages(session, org, filters)
-        write_xlsx_pages(path, header, pages)
+    try:
+        with session_scope(factory) as session:
+            header, pages = export_pages(session, org, filters)
+            write_xlsx_pages(path, header, pages)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
     return file_response(path, "xlsx", name)
 
 
