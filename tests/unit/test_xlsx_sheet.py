@@ -17,7 +17,7 @@ from kontak.files.writers import write_xlsx
 # What XlsxWriter escapes or marks (& < > control characters, _xHHHH_, non-characters,
 # leading and trailing white space), so that hypothesis puts them everywhere.
 SPECIAL = ["&", "<", ">", "\x00", "\x07", "\t", "\n", "\r", "\x0b", "\x1f", " ", "\xa0"]
-SPECIAL += ["_x0041_", "_x", "\ufffe", "\uffff", '"', "'", "é", "😀"]
+SPECIAL += ["_x0041_", "_x", "\ufffe", "\uffff", '"', "'", "é", "😀", "\x7f", "\x7f "]
 cells = st.lists(
     st.sampled_from(SPECIAL) | st.text(st.characters(codec="utf-8"), max_size=3), max_size=4
 ).map("".join)
@@ -64,6 +64,22 @@ def test_rows_are_xlsxwriters_own_bytes(tmp_path: Path, rows: list[list[str]]) -
     ours, theirs = tmp_path / "ours.xlsx", tmp_path / "theirs.xlsx"
     write_xlsx(ours, header, rows)
     xlsxwriter_workbook(theirs, header, rows)
+    assert entries(ours) == entries(theirs)
+
+
+@pytest.mark.parametrize(
+    "column",
+    [["a ", "b"], ["a", " b", "c"], ["a", "b "], ["a\t", "b"], ["a", "\nb"], ["a\x7f ", "b"]],
+)
+def test_white_space_at_a_cells_edge_is_kept_in_a_plain_column(
+    tmp_path: Path, column: list[str]
+) -> None:
+    """An ASCII column with nothing to escape is written without looking at each cell,
+    unless one of its cells may begin or end with white space (``xml:space``)."""
+    rows = [[c] for c in column]
+    ours, theirs = tmp_path / "ours.xlsx", tmp_path / "theirs.xlsx"
+    write_xlsx(ours, ["name"], rows)
+    xlsxwriter_workbook(theirs, ["name"], rows)
     assert entries(ours) == entries(theirs)
 
 

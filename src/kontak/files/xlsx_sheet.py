@@ -36,6 +36,9 @@ _DIMENSION = re.compile(r'<dimension ref="[^"]*"/>')
 _NEEDS_ESCAPE = re.compile("[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]").search
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f]")
 _LOOKS_ESCAPED = re.compile("(_x[0-9a-fA-F]{4}_)")
+# Joins a column's cells for the column-wide checks: neither escaped nor white space, and in
+# a cell it can only make a check say "look closer" where it did not need to.
+_SEP = "\x7f"
 
 
 def write_workbook(
@@ -90,12 +93,18 @@ def sheet_rows(columns: Sequence[Sequence[str]], first: int, style: int) -> tupl
 
 
 def _column(cells: Sequence[str], name: str, numbers: list[str], style: int) -> list[str]:
-    joined = "".join(cells)
+    joined = _SEP.join(cells)
     longest = max(map(len, cells), default=0)
-    if _NEEDS_ESCAPE(joined) or "_x" in joined or longest > _STRMAX // 2:
+    escaped = bool(_NEEDS_ESCAPE(joined)) or "_x" in joined or longest > _STRMAX // 2
+    if escaped:
         cells = [_escape(c) if c else c for c in cells]
     head = '<c r="' + name
     plain = f'" s="{style}" t="inlineStr"><is><t>'
+    if not escaped and not _may_have_edge_space(joined):
+        return [
+            head + number + plain + c + "</t></is></c>" if c else ""
+            for number, c in zip(numbers, cells, strict=True)
+        ]
     spaced = f'" s="{style}" t="inlineStr"><is><t xml:space="preserve">'
     return [
         (
@@ -109,6 +118,22 @@ def _column(cells: Sequence[str], name: str, numbers: list[str], style: int) -> 
         else ""
         for number, c in zip(numbers, cells, strict=True)
     ]
+
+
+def _may_have_edge_space(joined: str) -> bool:
+    """Whether a cell of the column (joined by ``_SEP``, nothing to escape in it) may begin
+    or end with white space. Past escaping, an ASCII text's white space is a space, a tab
+    or a line feed; any other text is looked at cell by cell."""
+    if not joined.isascii():
+        return True
+    return (
+        "\t" in joined
+        or "\n" in joined
+        or joined.startswith(" ")
+        or joined.endswith(" ")
+        or _SEP + " " in joined
+        or " " + _SEP in joined
+    )
 
 
 def _escape(text: str) -> str:
