@@ -4,6 +4,7 @@ the same way, whichever worker meets the bad row."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 from pathlib import Path
@@ -124,3 +125,17 @@ def test_too_many_rows_is_rejected_in_parallel(tmp_path: Path) -> None:
     with pytest.raises(FileRejected) as caught:
         stage.run(spec(source, tmp_path / "stage.db", workers=2, max_rows=ROWS - 1))
     assert caught.value.code == "file.too_many_rows"
+
+
+def test_later_workers_take_shorter_runs_of_a_csv() -> None:
+    """Each worker reads the rows before its run to drop them: the runs are cut so that
+    reading those plus checking its own takes every worker as long."""
+    assert stage._firsts(500, 2, 0.0) == [0, 250]
+    assert stage._firsts(500, 4, 0.0) == [0, 125, 250, 375]
+    firsts = stage._firsts(500, 4, 0.05)
+    assert firsts[0] == 0
+    runs = [b - a for a, b in itertools.pairwise([*firsts, 500])]
+    assert runs == sorted(runs, reverse=True)
+    work = [0.05 * first + run for first, run in zip(firsts, runs, strict=True)]
+    assert max(work) - min(work) <= 1.5  # runs are whole chunks, each end rounded
+    assert stage._firsts(1, 2, 0.05) == [0, 1]  # the last run takes what is left anyway
