@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from kontak.db import search_index
+from kontak.db.session import DEFAULT_CACHE_MB
 from kontak.import_job.staging import Stage
 
 log = logging.getLogger("kontak.import")
@@ -88,7 +89,10 @@ def attach_stage(session: Session, path: Path) -> None:
         raw = _raw(session)
         raw.execute("ATTACH DATABASE ? AS stage", (str(path),))
         # A bigger page cache while a million rows go into the unique indexes (about 10x
-        # faster than the default 2,000 pages); given back in detach_stage.
+        # faster than the default 2,000 pages); the connection's own is given back in
+        # detach_stage.
+        info = session.connection().info
+        info["kontak_cache_size"] = int(raw.execute("PRAGMA main.cache_size").fetchone()[0])
         raw.execute(f"PRAGMA main.cache_size = -{IMPORT_CACHE_KIB}")
         # No checkpoint inside this commit: copying a big import's pages from the WAL into
         # the database file is left to the next writer's commit, after this one is visible
@@ -103,7 +107,8 @@ def detach_stage(connection: Connection) -> None:
         raw = connection.connection.dbapi_connection
         with contextlib.suppress(sqlite3.Error):
             raw.execute("DETACH DATABASE stage")  # type: ignore[union-attr]
-            raw.execute("PRAGMA main.cache_size = -2000")  # type: ignore[union-attr]
+            cache = int(connection.info.pop("kontak_cache_size", -DEFAULT_CACHE_MB * 1024))
+            raw.execute(f"PRAGMA main.cache_size = {cache}")  # type: ignore[union-attr]
             previous = int(connection.info.pop("kontak_autocheckpoint", 1000))
             raw.execute(f"PRAGMA wal_autocheckpoint = {previous}")  # type: ignore[union-attr]
         with contextlib.suppress(sqlite3.Error):
