@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from kontak.contact import export
+from kontak.contact import export, repository
 from kontak.contact.repository import ContactFilter
 from kontak.db.models import Organization
 from kontak.db.session import session_scope
@@ -107,3 +107,32 @@ def test_an_xlsx_export_that_fails_leaves_no_file(
         api.get("/api/v1/contacts/export", params={"format": "xlsx"})
     assert len(made) == 1
     assert not made[0].exists()
+
+
+def test_an_export_reads_through_a_small_page_cache_and_gives_it_back(
+    api: TestClient, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: the export's connection caches few pages while it reads every contact once
+    (it filled the connection's 64 MB: peak PSS of a 1M export 170 -> 106 MB), and gets
+    its own cache size back, also when the reader stops early (a client gone)."""
+    if sessions.kw["bind"].dialect.name != "sqlite":
+        pytest.skip("SQLite's page cache")
+    monkeypatch.setattr(export, "BATCH", 1)
+    for i in range(3):
+        created = api.post("/api/v1/contacts", json={"name": f"K{i}", "email": f"k{i}@contoh.id"})
+        assert created.status_code == 201, created.text
+    with session_scope(sessions) as session:
+        org = session.scalars(select(Organization).where(Organization.slug == "acme")).one()
+
+        def cache() -> int:
+            return int(session.connection().exec_driver_sql("PRAGMA main.cache_size").scalar_one())
+
+        own = cache()
+        _, pages = export.export_pages(session, org, ContactFilter())
+        next(pages)
+        assert cache() == -repository.EXPORT_CACHE_KIB
+        pages.close()  # stopped after one page of three
+        assert cache() == own
+        _, pages = export.export_pages(session, org, ContactFilter())
+        assert len(list(pages)) == 3
+        assert cache() == own

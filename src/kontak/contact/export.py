@@ -9,7 +9,7 @@ page, grouped here (the tag names of each set of tag ids joined once per export)
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -28,7 +28,7 @@ Columns = list[Sequence[str]]
 
 def export_pages(
     session: Session, org: Organization, filters: ContactFilter
-) -> tuple[list[str], Iterator[Columns]]:
+) -> tuple[list[str], Generator[Columns, None, None]]:
     """The header and a lazy stream of pages, each the columns of up to ``BATCH`` contacts
     (newest first; memory stays flat)."""
     fields = custom_field_service.specs(session, org.id)
@@ -36,7 +36,11 @@ def export_pages(
     keys = [f.key for f in fields]
     unfiltered = filters == ContactFilter()
 
-    def pages() -> Iterator[Columns]:
+    def pages() -> Generator[Columns, None, None]:
+        with repository.reading_once(session):
+            yield from _pages()
+
+    def _pages() -> Iterator[Columns]:
         tag_cells = _TagCells(session, org.id)
         before: str | None = None
         while True:
