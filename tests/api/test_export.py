@@ -16,6 +16,7 @@ from kontak.contact import export, repository
 from kontak.contact.repository import ContactFilter
 from kontak.db.models import Organization
 from kontak.db.session import session_scope
+from kontak.files import xlsx_sheet
 
 
 @pytest.mark.parametrize("batch", [3, 7, 5000])
@@ -100,7 +101,7 @@ def test_an_xlsx_export_that_fails_leaves_no_file(
         path.write_bytes(b"half a workbook")
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(contacts_api, "write_xlsx_pages", failing)
+    monkeypatch.setattr(contacts_api, "write_xlsx", failing)
     created = api.post("/api/v1/contacts", json={"name": "A", "email": "a@contoh.id"})
     assert created.status_code == 201
     with pytest.raises(OSError, match="No space left"):
@@ -136,3 +137,22 @@ def test_an_export_reads_through_a_small_page_cache_and_gives_it_back(
         _, pages = export.export_pages(session, org, ContactFilter())
         assert len(list(pages)) == 3
         assert cache() == own
+
+
+def test_more_contacts_than_an_xlsx_sheet_holds_is_a_clear_error(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sheet holds 1,048,575 rows under its header; XlsxWriter left the rest out without
+    a word. Now the export says so and what to do (here with a sheet of two rows)."""
+    monkeypatch.setattr(xlsx_sheet, "MAX_ROW", 2)
+    for i in range(3):
+        created = api.post("/api/v1/contacts", json={"name": f"K{i}", "email": f"k{i}@contoh.id"})
+        assert created.status_code == 201, created.text
+    refused = api.get("/api/v1/contacts/export", params={"format": "xlsx"})
+    assert refused.status_code == 422
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "Export as CSV" in refused.json()["detail"]
+    fewer = api.get("/api/v1/contacts/export", params={"format": "xlsx", "q": "K1"})
+    assert fewer.status_code == 200
+    exported = api.get("/api/v1/contacts/export", params={"format": "csv"})
+    assert len(exported.content.decode("utf-8-sig").splitlines()) == 4

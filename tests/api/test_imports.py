@@ -324,6 +324,23 @@ def test_unreadable_files_are_rejected_with_what_to_do(
     }
 
 
+def test_a_report_longer_than_an_xlsx_sheet_asks_for_csv(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report of a file whose every row is wrong can be one row longer than a sheet
+    holds; it is then offered as CSV (here with a sheet of two rows)."""
+    from kontak.files import xlsx_sheet
+
+    monkeypatch.setattr(xlsx_sheet, "MAX_ROW", 2)
+    job = run_import(api, csv_bytes([["name", "phone"], ["A", "12"], ["B", "13"], ["C", "14"]]))
+    assert job["status"] == "rejected"
+    url = f"/api/v1/imports/{job['id']}/report"
+    refused = api.get(url, params={"format": "xlsx"})
+    assert refused.status_code == 422
+    assert "Download the report as CSV" in refused.json()["detail"]
+    assert len(api.get(url, params={"format": "csv"}).content.decode("utf-8-sig").splitlines()) == 4
+
+
 def test_hostile_workbooks_end_the_child_not_the_server(api: TestClient) -> None:
     declared = run_import(api, far_corner_xlsx(), "declared.xlsx")
     assert declared["status"] == "rejected"

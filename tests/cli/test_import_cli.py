@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -104,3 +107,47 @@ def test_template_and_export(settings: Settings, admin: Member, tmp_path: Path) 
     assert rows[0] == TEMPLATE
     assert rows[1][:3] == ["Budi", "", "+6281234567890"]
     assert rows[1][5] == "vip"
+
+
+def test_export_of_more_contacts_than_a_sheet_holds(
+    settings: Settings, admin: Member, tmp_path: Path
+) -> None:
+    """`kontak export --format xlsx` says a sheet is too small and what to do, with the
+    usage exit code (run here with a sheet of one row under its header)."""
+    source = tmp_path / "in.csv"
+    source.write_bytes(
+        csv_bytes([["name", "phone"], ["Budi", "0812-3456-7890"], ["Ani", "0812-3456-7891"]])
+    )
+    assert run(settings, "import", str(source), "--org", admin.org).returncode == 0
+    out = tmp_path / "out.xlsx"
+    small_sheet = (
+        "import sys, kontak.files.xlsx_sheet as s; s.MAX_ROW = 1; "
+        "from kontak.cli.main import app; sys.argv[0] = 'kontak'; app()"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            small_sheet,
+            "export",
+            "-o",
+            str(out),
+            "--org",
+            admin.org,
+            "--format",
+            "xlsx",
+        ],
+        env={
+            **os.environ,
+            "KONTAK_DATABASE_URL": settings.resolved_database_url,
+            "KONTAK_DATA_DIR": str(settings.data_dir),
+            "NO_COLOR": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Export as CSV" in done.stderr
+    assert not out.exists()

@@ -13,12 +13,12 @@ from rich.table import Table
 from kontak.account import service as account_service
 from kontak.cli.context import EXIT_REJECTED, EXIT_USAGE, err, out, transaction
 from kontak.config import get_settings
-from kontak.contact.export import Columns, export_pages
+from kontak.contact.export import Columns, export_pages, write_xlsx
 from kontak.contact.repository import ContactFilter
 from kontak.custom_field import service as custom_field_service
 from kontak.db.session import dispose, make_engine, make_sessionmaker
 from kontak.files.template import write_template
-from kontak.files.writers import csv_page_chunks, write_xlsx_pages
+from kontak.files.writers import csv_page_chunks
 from kontak.import_job import service
 from kontak.import_job.apply import ON_EXISTING
 from kontak.import_job.runner import WORKER_ID, run_job
@@ -157,7 +157,7 @@ def export(
                 yield page
 
         if fmt == "xlsx":
-            write_xlsx_pages(output, header, counted())
+            write_xlsx(output, header, counted())
         else:
             with output.open("wb") as f:
                 f.writelines(csv_page_chunks(header, counted()))

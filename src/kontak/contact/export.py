@@ -9,7 +9,8 @@ page, grouped here (the tag names of each set of tag ids joined once per export)
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -19,11 +20,27 @@ from kontak.contact.normalize import PLATFORMS
 from kontak.contact.repository import ContactFilter
 from kontak.custom_field import service as custom_field_service
 from kontak.db.models import Organization
+from kontak.errors import FieldError, InvalidInput
 from kontak.files.template import columns
+from kontak.files.writers import write_xlsx_pages
+from kontak.files.xlsx_sheet import MAX_ROW, SheetFull
 
 BATCH = 5000
 
 Columns = list[Sequence[str]]
+
+
+def write_xlsx(path: Path, header: list[str], pages: Iterable[Columns]) -> None:
+    """The export as an XLSX file; more contacts than a sheet holds is the user's to fix."""
+    try:
+        write_xlsx_pages(path, header, pages)
+    except SheetFull:
+        raise InvalidInput(
+            f"An XLSX sheet holds at most {MAX_ROW:,} contacts under its header row, and this "
+            "export has more. Export as CSV, or export fewer contacts with a search, tag or "
+            "channel filter.",
+            [FieldError("format", "use csv for this many contacts")],
+        ) from None
 
 
 def export_pages(

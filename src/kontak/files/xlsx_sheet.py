@@ -41,6 +41,11 @@ _LOOKS_ESCAPED = re.compile("(_x[0-9a-fA-F]{4}_)")
 _SEP = "\x7f"
 
 
+class SheetFull(ValueError):
+    """More rows or columns than an XLSX sheet holds (1,048,576 rows, 16,384 columns).
+    XlsxWriter left such cells out without a word."""
+
+
 def write_workbook(
     path: Path,
     header: Sequence[str],
@@ -53,6 +58,8 @@ def write_workbook(
     list of equally long columns), every cell text."""
     if not header:
         raise ValueError("an XLSX sheet needs a header")
+    if len(header) - 1 > MAX_COL:
+        raise SheetFull("more columns than an XLSX sheet holds")
     with tempfile.TemporaryDirectory(prefix=".kontak-xlsx-", dir=path.parent) as tmp:
         skeleton = Path(tmp) / "skeleton.xlsx"
         style = _skeleton(skeleton, header, sheet, widths)
@@ -65,7 +72,7 @@ def write_workbook(
                 if not count:
                     continue
                 if first + count - 1 > MAX_ROW or len(columns) - 1 > MAX_COL:
-                    raise ValueError("more rows or columns than an XLSX sheet holds")
+                    raise SheetFull("more rows or columns than an XLSX sheet holds")
                 xml, page_last_row, page_last_col = sheet_rows(columns, first, style)
                 f.write(xml)
                 if page_last_row:

@@ -16,6 +16,7 @@ from kontak.db.base import utcnow
 from kontak.db.models import ImportJob, Organization
 from kontak.errors import FieldError, InvalidInput, NotFound, PayloadTooLarge
 from kontak.files.report import write_report
+from kontak.files.xlsx_sheet import MAX_ROW, SheetFull
 from kontak.import_job import repository
 from kontak.import_job.apply import ON_EXISTING
 from kontak.import_job.paths import job_dir, source_path, stage_path
@@ -210,7 +211,17 @@ def report(session: Session, settings: Settings, org: Organization, job_id: str,
             suffix=f".{fmt}", dir=job_dir(settings, job.id), delete=False
         ) as tmp:
             path = Path(tmp.name)
-        write_report(path, fmt, headers, _problem_rows(stage, problems))
+        try:
+            write_report(path, fmt, headers, _problem_rows(stage, problems))
+        except BaseException as exc:
+            path.unlink(missing_ok=True)
+            if isinstance(exc, SheetFull):
+                raise InvalidInput(
+                    f"An XLSX sheet holds at most {MAX_ROW:,} rows under its header row, and "
+                    "this report has more. Download the report as CSV.",
+                    [FieldError("format", "use csv for this report")],
+                ) from None
+            raise
         return path
     finally:
         stage.close()

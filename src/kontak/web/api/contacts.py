@@ -11,10 +11,10 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from kontak.contact import service
-from kontak.contact.export import export_pages
+from kontak.contact.export import export_pages, write_xlsx
 from kontak.contact.schemas import ContactCreate, ContactPage, ContactRead, ContactUpdate
 from kontak.db.session import session_scope
-from kontak.files.writers import csv_page_chunks, write_xlsx_pages
+from kontak.files.writers import csv_page_chunks
 from kontak.web.api.imports import MEDIA, file_response
 from kontak.web.deps import (
     ContactDeleter,
@@ -84,7 +84,7 @@ def export_contacts(
     try:
         with session_scope(factory) as session:
             header, pages = export_pages(session, org, filters)
-            write_xlsx_pages(path, header, pages)
+            write_xlsx(path, header, pages)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
