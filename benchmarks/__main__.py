@@ -2,7 +2,7 @@
 
 BENCH_ROWS (default 100,000) sets N; BENCH_RUNS (default 3) the runs per import figure;
 BENCH_POSTGRES (an admin URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test) adds
-the PostgreSQL imports, each into a database made and dropped for it. Each figure also has
+the PostgreSQL imports, searches and exports, each on a database made and dropped for it. Each figure also has
 its own script (python -m benchmarks.<name> --help); docs/benchmarks.md records results.
 """
 
@@ -43,10 +43,18 @@ def main() -> None:
             ):
                 table += figures
                 print_table(figures)
-        if postgres:
-            figures = search.postgres_figures(Path(tmp), rows, 200, postgres)
-            table += figures
-            print_table(figures)
+        if postgres:  # search and export on one PostgreSQL database seeded once
+            kontak = seed(Path(tmp), rows, postgres)
+            try:
+                with kontak.serve() as server:
+                    for figures in (
+                        search.figures(kontak, server, rows, 200, "PostgreSQL"),
+                        export.figures(kontak, server, rows, runs, "PostgreSQL"),
+                    ):
+                        table += figures
+                        print_table(figures)
+            finally:
+                kontak.drop()
     print_table(table)
 
 

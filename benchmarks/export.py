@@ -1,7 +1,8 @@
-"""Export figures: with N contacts stored, `GET /api/v1/contacts/export` as CSV (streamed)
-and XLSX, timed to the last byte, with the server's peak RSS, against a real `kontak serve`.
+"""Export figures: with N contacts stored (SQLite; also PostgreSQL with --postgres),
+`GET /api/v1/contacts/export` as CSV (streamed) and XLSX, timed to the last byte, with the
+server's peak memory, against a real `kontak serve`.
 
-    python -m benchmarks.export --rows 1000000 [--runs 3]
+    python -m benchmarks.export --rows 1000000 [--runs 3] [--postgres ADMIN_URL]
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from pathlib import Path
 from benchmarks.harness import Figure, Kontak, PeakRss, Server, median, print_table, seed
 
 
-def figures(kontak: Kontak, server: Server, count: int, runs: int) -> list[Figure]:
+def figures(
+    kontak: Kontak, server: Server, count: int, runs: int, engine: str = "SQLite"
+) -> list[Figure]:
     out = []
     with server.client(timeout=900) as http:
         for fmt in ("csv", "xlsx"):
@@ -34,7 +37,7 @@ def figures(kontak: Kontak, server: Server, count: int, runs: int) -> list[Figur
             took = median(times)
             out.append(
                 Figure(
-                    f"export {fmt.upper()}",
+                    f"export {fmt.upper()} ({engine})",
                     count,
                     runs,
                     f"{took:.2f} s",
@@ -52,11 +55,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--postgres", metavar="ADMIN_URL", help="also on PostgreSQL")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         kontak = seed(Path(tmp), args.rows)
         with kontak.serve() as server:
             print_table(figures(kontak, server, args.rows, args.runs))
+        if args.postgres:
+            postgres = seed(Path(tmp), args.rows, args.postgres)
+            try:
+                with postgres.serve() as server:
+                    print_table(figures(postgres, server, args.rows, args.runs, "PostgreSQL"))
+            finally:
+                postgres.drop()
 
 
 if __name__ == "__main__":
