@@ -9,7 +9,7 @@ page, grouped here (the tag names of each set of tag ids joined once per export)
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,38 +54,35 @@ def export_pages(
     unfiltered = filters == ContactFilter()
 
     def pages() -> Generator[Columns, None, None]:
-        with repository.reading_once(session):
-            yield from _pages()
-
-    def _pages() -> Iterator[Columns]:
         tag_cells = _TagCells(session, org.id)
         before: str | None = None
-        while True:
-            page = repository.export_page(
-                session,
-                org.id,
-                filters,
-                limit=BATCH,
-                before_id=before,
-                custom_fields=bool(keys),
-            )
-            if not page:
-                return
-            ids, name, email, phone, channel, address, custom = page
-            tags, socials = repository.links_of(session, ids, contiguous=unfiltered)
-            yield [
-                name,
-                email,
-                phone,
-                channel,
-                address,
-                tag_cells.column(ids, tags),
-                *_handle_columns(ids, socials),
-                *_custom_columns(custom, keys),
-            ]
-            if len(ids) < BATCH:
-                return
-            before = ids[-1]
+        with repository.reading_once(session):
+            while True:
+                page = repository.export_page(
+                    session,
+                    org.id,
+                    filters,
+                    limit=BATCH,
+                    before_id=before,
+                    custom_fields=bool(keys),
+                )
+                if not page:
+                    return
+                ids, name, email, phone, channel, address, custom = page
+                tags, socials = repository.links_of(session, ids, contiguous=unfiltered)
+                yield [
+                    name,
+                    email,
+                    phone,
+                    channel,
+                    address,
+                    tag_cells.column(ids, tags),
+                    *_handle_columns(ids, socials),
+                    *_custom_columns(custom, keys),
+                ]
+                if len(ids) < BATCH:
+                    return
+                before = ids[-1]
 
     return header, pages()
 

@@ -213,14 +213,15 @@ def report(session: Session, settings: Settings, org: Organization, job_id: str,
             path = Path(tmp.name)
         try:
             write_report(path, fmt, headers, _problem_rows(stage, problems))
-        except BaseException as exc:
+        except SheetFull:
             path.unlink(missing_ok=True)
-            if isinstance(exc, SheetFull):
-                raise InvalidInput(
-                    f"An XLSX sheet holds at most {MAX_ROW:,} rows under its header row, and "
-                    "this report has more. Download the report as CSV.",
-                    [FieldError("format", "use csv for this report")],
-                ) from None
+            raise InvalidInput(
+                f"An XLSX sheet holds at most {MAX_ROW:,} rows under its header row, and "
+                "this report has more. Download the report as CSV.",
+                [FieldError("format", "use csv for this report")],
+            ) from None
+        except BaseException:
+            path.unlink(missing_ok=True)
             raise
         return path
     finally:
