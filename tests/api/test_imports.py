@@ -302,6 +302,55 @@ def test_the_pages_read_the_duplicate_groups_the_job_found(
     assert duplicates["in_file"][0]["key"] == "email"
 
 
+def test_a_clean_file_is_written_without_searching_for_duplicates(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No row errors and no stored contact holding its keys: the unique indexes are the
+    # duplicate check (a million rows: ~1 s less); the pages know there are none.
+    def searched(self: Stage) -> None:
+        raise AssertionError("the duplicate groups were searched")
+
+    monkeypatch.setattr(Stage, "find_duplicate_groups", searched)
+    job = run_import(api, csv_bytes([TEMPLATE, *(person(i) for i in range(1, 6))]))
+    assert (job["status"], job["created"]) == ("completed", 5)
+    assert api.get(f"/api/v1/imports/{job['id']}/duplicates").json()["in_file"] == []
+
+
+@pytest.mark.parametrize(
+    ("column", "first", "second", "key"),
+    [
+        ("email", "Kembar@contoh.id", "kembar@CONTOH.id", "email"),
+        ("phone", "0812-3456-7890", "+62 812 3456 7890", "phone"),
+        ("instagram", "@kembar_ig", "Kembar_IG", "instagram"),
+    ],
+)
+def test_a_duplicate_in_a_clean_file_is_found_when_the_index_refuses_it(
+    api: TestClient, column: str, first: str, second: str, key: str
+) -> None:
+    reach = "email" if column == "phone" else "phone"
+    own = {"email": "orang{}@contoh.id", "phone": "0811-0000-000{}"}[reach]
+    rows = [["name", reach, column]]
+    for i, value in enumerate([first, "", second], start=1):
+        rows.append([f"Orang {i}", own.format(i), value])
+    before = contacts(api)
+    job = run_import(api, csv_bytes(rows))
+    assert job["status"] == "rejected"
+    found = api.get(f"/api/v1/imports/{job['id']}/duplicates").json()["in_file"]
+    assert [(g["key"], [r["row"] for r in g["rows"]]) for g in found] == [(key, [2, 4])]
+    assert contacts(api) == before  # nothing of the file was kept
+
+
+def test_a_skipped_row_does_not_hide_its_twin_in_the_file(api: TestClient) -> None:
+    # The stored contact's row is skipped, so no index would refuse its twin: the file's
+    # duplicates are searched whenever a row matches a stored contact.
+    api.post("/api/v1/contacts", json={"name": "Ada", "email": "ada@contoh.id"})
+    data = csv_bytes([["name", "email"], ["Ada", "ada@contoh.id"], ["Ada lagi", "ADA@contoh.id"]])
+    job = run_import(api, data, on_existing="skip")
+    assert job["status"] == "rejected"
+    found = api.get(f"/api/v1/imports/{job['id']}/duplicates").json()["in_file"]
+    assert [(g["key"], [r["row"] for r in g["rows"]]) for g in found] == [("email", [2, 3])]
+
+
 @pytest.mark.parametrize(
     ("data", "name", "says"),
     [

@@ -42,6 +42,7 @@ class Outcome:
     ambiguous_rows: int = 0
     matches: list[Match] = field(default_factory=list, repr=False)
     ambiguous: list[tuple[int, list[str]]] = field(default_factory=list, repr=False)
+    groups: list[DuplicateGroup] = field(default_factory=list, repr=False)
 
 
 def apply(
@@ -53,13 +54,19 @@ def apply(
     dry_run: bool,
     source: str,
 ) -> Outcome:
-    """Check the staged file against the database and write it whole, or not at all."""
-    started = time.monotonic()
-    groups = stage.find_duplicate_groups()
-    stage.save_duplicate_groups(groups)  # for the report and the duplicates pages
-    log.info("import: %d duplicate groups found in %.2f s", len(groups), elapsed(started))
+    """Check the staged file against the database and write it whole, or not at all.
+
+    A file without row errors is written before its duplicates are looked for: when the
+    organization holds none of its keys, the unique indexes refuse any key two rows share,
+    and the search (1M rows: ~1 s) runs only then, after the rollback. A file with errors
+    is rejected whatever happens; its duplicates are found first, to be reported with them.
+    """
+    groups: list[DuplicateGroup] | None = None
+    if stage.count_errors():
+        groups = _duplicate_groups(stage)
     engine = sessions.kw["bind"]
-    for attempt in range(3):
+    attempts = 0
+    while True:
         # A connection of our own for the whole step, so that the staging file attached to
         # it (SQLite) is detached before anyone else can use the connection.
         with engine.connect() as connection:
@@ -79,9 +86,18 @@ def apply(
                     session.rollback()
             except Exception as exc:
                 session.rollback()
+                if not bulk.is_integrity_error(session, exc):
+                    raise
+                if groups is None:
+                    # Two rows of the file share a key (or another writer took one of
+                    # them after we looked): find the file's duplicates, then look again.
+                    log.info("import: a key is taken twice; looking for duplicates")
+                    groups = _duplicate_groups(stage)
+                    continue
                 # Another writer took one of our identities after we looked: look again;
                 # the next attempt reports it as a match of an existing contact.
-                if attempt == 2 or not bulk.is_integrity_error(session, exc):
+                attempts += 1
+                if attempts == 3:
                     raise
                 continue
             finally:
@@ -89,21 +105,31 @@ def apply(
                 bulk.detach_stage(connection)
         # The staging file is written once the transaction is over: SQLite locks it while
         # it is attached inside the transaction.
+        stage.save_duplicate_groups(outcome.groups)  # for the report and the duplicates pages
         stage.save_existing(iter(outcome.matches))
         stage.replace_ambiguity_errors(outcome.ambiguous)
         return outcome
-    raise AssertionError("unreachable")
+
+
+def _duplicate_groups(stage: Stage) -> list[DuplicateGroup]:
+    started = time.monotonic()
+    groups = stage.find_duplicate_groups()
+    log.info("import: %d duplicate groups found in %.2f s", len(groups), elapsed(started))
+    return groups
 
 
 def _attempt(
     session: Session,
     org: Organization,
     stage: Stage,
-    groups: list[DuplicateGroup],
+    groups: list[DuplicateGroup] | None,
     *,
     on_existing: str,
     source: str,
 ) -> Outcome:
+    """One try in the open transaction. ``groups`` None: the file's duplicates are not
+    looked for yet; they are when a row matches a stored contact (a skipped row may share
+    a key with another row, which no index would then refuse)."""
     started = time.monotonic()
     matches = bulk.existing_matches(session, org.id, stage)
     log.info("import: %d matches of existing contacts in %.2f s", len(matches), elapsed(started))
@@ -112,21 +138,24 @@ def _attempt(
         contacts_of[row].add(contact_id)
     ambiguous = sorted((row, sorted(ids)) for row, ids in contacts_of.items() if len(ids) > 1)
     matched = {row: next(iter(ids)) for row, ids in contacts_of.items() if len(ids) == 1}
+    if groups is None and contacts_of:
+        groups = _duplicate_groups(stage)
     errors = stage.count_errors() + len(ambiguous)
     blocking = on_existing == "reject" and bool(contacts_of)
-    duplicate_rows = stage.duplicate_rows(groups)
+    duplicate_rows = stage.duplicate_rows(groups or [])
     if blocking:
         duplicate_rows |= set(contacts_of)
 
     outcome = Outcome(
         status="completed",
         error_count=errors,
-        in_file_groups=len(groups),
+        in_file_groups=len(groups or ()),
         existing_rows=len(contacts_of),
         ambiguous_rows=len(ambiguous),
         duplicate_rows=len(duplicate_rows),
         matches=matches,
         ambiguous=ambiguous,
+        groups=groups or [],
     )
     if errors or groups or blocking:
         outcome.status = "rejected"

@@ -209,6 +209,7 @@ def _insert_new_sqlite(
     new = "r.valid = 1 AND r.row NOT IN (SELECT row FROM temp.import_skip)"
     # The new rows are indexed for search after the commit (search_index.catch_up).
     deferrals = [search_index.defer(raw, t) for t in ("contact", "social_account")]
+    started = time.monotonic()
     created = raw.execute(
         f"""
         INSERT INTO contact ({", ".join(CONTACT_COLUMNS)})
@@ -219,6 +220,7 @@ def _insert_new_sqlite(
         """,
         params,
     ).rowcount
+    started = _logged("contacts", started)
     raw.execute(
         f"""
         INSERT INTO social_account (id, organization_id, contact_id, platform, handle, handle_key)
@@ -228,6 +230,7 @@ def _insert_new_sqlite(
         """,
         params,
     )
+    started = _logged("social accounts", started)
     raw.execute(
         f"""
         INSERT OR IGNORE INTO contact_tag (contact_id, tag_id, organization_id)
@@ -238,11 +241,18 @@ def _insert_new_sqlite(
         """,
         params,
     )
+    _logged("tag links", started)
     raw.execute("DROP TABLE temp.import_skip")
     for deferral in deferrals:
         if deferral is not None:
             search_index.close(raw, deferral)
     return int(created)
+
+
+def _logged(what: str, started: float) -> float:
+    now = time.monotonic()
+    log.info("import: %s inserted in %.2f s", what, now - started)
+    return now
 
 
 def _quoted(column: str) -> str:
