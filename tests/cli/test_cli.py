@@ -169,3 +169,23 @@ def test_demo_prints_credentials_that_sign_in(tmp_path: Path) -> None:
     token = run(settings, "token", "create", "admin@demo.kontak.id")
     assert token.returncode == 0
     assert token.stdout.startswith("kontak_")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("demo",),
+        ("token", "create", "admin@demo.kontak.id"),
+        ("export", "--org", "demo", "--output", "{out}"),
+    ],
+)
+def test_commands_on_a_database_without_the_schema_say_to_upgrade(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    # Before: a driver's traceback ("no such table: user") and exit 1.
+    settings = Settings(data_dir=tmp_path / "new")
+    (tmp_path / "new").mkdir()
+    result = run(settings, *(a.format(out=tmp_path / "out.csv") for a in command))
+    assert result.returncode == 2
+    assert "run `kontak db upgrade` first" in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr

@@ -8,9 +8,11 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from kontak.config import Settings, get_settings
+from kontak.db import migrate
 from kontak.db.session import dispose, make_engine, make_sessionmaker, session_scope
 from kontak.errors import Conflict, InvalidInput, KontakError, NotFound
 
@@ -46,6 +48,16 @@ def transaction(settings: Settings | None = None, *, write: bool = True) -> Iter
         for item in getattr(exc, "errors", []):
             err.print(f"  {item.field}: {item.message}")
         raise typer.Exit(exit_code(exc)) from None
+    except DBAPIError:
+        # A database without Kontak's tables (or with older ones) fails on its first
+        # query: say what to run instead of a driver's traceback. Checked only then.
+        if not migrate.is_behind(settings.resolved_database_url):
+            raise
+        err.print(
+            "[red]Error:[/red] the database has no Kontak schema yet, or an older one: "
+            "run `kontak db upgrade` first."
+        )
+        raise typer.Exit(EXIT_USAGE) from None
     finally:
         dispose(engine)
 
