@@ -14,7 +14,11 @@ import pytest
 from benchmarks.generate import HEADER, rows
 
 from kontak.files.errors import FileRejected
+from kontak.files.headers import map_headers
+from kontak.files.table import Limits
+from kontak.ids import id_start
 from kontak.import_job import stage
+from kontak.import_job.checks import RowChecker
 from tests.files import csv_bytes, xlsx_bytes
 
 ROWS = stage.PARALLEL_FROM_ROWS + 3 * stage.CHUNK_ROWS + 17  # several chunks, a short last one
@@ -76,6 +80,58 @@ def test_parallel_staging_equals_one_process(tmp_path: Path, kind: str) -> None:
     assert single["ids"] == [(ROWS - 1, 1)]  # each id below the next: distinct, in file order
     assert {r[0] for r in single["error"]} >= {7, stage.CHUNK_ROWS * 7 + 2, ROWS + 1}
     assert not list(tmp_path.glob("*.part*.db"))  # the workers' files are gone
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_segments_are_announced_in_order_and_make_the_same_staging_file(
+    tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / f"contacts.{kind}"
+    table = contact_rows()
+    source.write_bytes(csv_bytes(table) if kind == "csv" else xlsx_bytes(table))
+    one, cut = tmp_path / "one.db", tmp_path / "cut.db"
+    assert stage.run(spec(source, one, workers=1)) == ROWS
+    capsys.readouterr()
+    assert stage.run({**spec(source, cut, workers=2), "segments": 6}) == ROWS
+    said = [line.split() for line in capsys.readouterr().out.splitlines()]
+    announced = sorted(
+        (int(n), int(r), int(e), p)
+        for tag, n, r, e, p in (line for line in said if line[0] == "SEGMENT")
+    )
+    assert [n for n, *_ in announced] == list(range(6))
+    assert [p for *_, p in announced] == [str(stage.segment_path(cut, n)) for n in range(6)]
+    assert sum(r for _, r, _, _ in announced) == ROWS
+    assert dump(cut) == dump(one)  # assembled from the segments, in file order
+    invalid = sum(e for _, _, e, _ in announced)
+    assert invalid == len({r[0] for r in dump(one)["error"]}) > 0
+    segments = [dump(stage.segment_path(cut, n))["row"] for n, *_ in announced]
+    assert [row for rows_ in segments for row in rows_] == dump(one)["row"]
+
+
+def test_a_file_shorter_than_estimated_announces_its_last_segments_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, target = tmp_path / "contacts.csv", tmp_path / "stage.db"
+    source.write_bytes(csv_bytes(contact_rows()))
+    limits = Limits()
+    table = stage._open("csv", source, limits)
+    checker = RowChecker(
+        map_headers(table.headers, []), region="ID", fields=[], max_cell_chars=10_000
+    )
+    # The estimate says four times the rows: the second worker's run starts past the end.
+    job = stage._Job("csv", source, limits, checker, 4 * ROWS, id_start(), id_start())
+    try:
+        count, _tags = stage._in_parallel(job, table, target, 2, 4)
+    finally:
+        table.close()
+    assert count == ROWS
+    said = [line.split() for line in capsys.readouterr().out.splitlines()]
+    rows_of = {int(n): int(r) for _, n, r, _, _ in (x for x in said if x[0] == "SEGMENT")}
+    assert sorted(rows_of) == [0, 1, 2, 3]
+    assert sum(rows_of.values()) == ROWS
+    assert rows_of[3] == 0
+    assert all(stage.segment_path(target, n).exists() for n in range(4))
+    assert len(dump(target)["row"]) == ROWS
 
 
 def test_workers_read_a_workbook_themselves(

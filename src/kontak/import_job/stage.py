@@ -3,8 +3,10 @@
 Run as ``python -m kontak.import_job.stage SPEC.json`` by the runner, with its address
 space capped first thing, so that a hostile workbook (python-calamine can abort the whole
 process) or a runaway parse ends this process only. Protocol on stdout, one line each:
-``PROGRESS <rows> <estimated total>``, then ``DONE <rows>`` (exit 0) or
-``REJECT <json message>`` (exit 3).
+``PROGRESS <rows> <estimated total>``, with ``segments`` in the spec also
+``SEGMENT <number> <rows> <invalid rows> <path>`` as each segment of the file is staged
+(see :func:`_in_parallel`), then ``DONE <rows>`` (exit 0) or ``REJECT <json message>``
+(exit 3).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import resource
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,21 +76,23 @@ def run(spec: dict[str, Any]) -> int:
     path = Path(spec["stage"])
     estimated = table.estimated_rows or 0
     workers = int(spec.get("workers", 1)) if estimated >= PARALLEL_FROM_ROWS else 1
+    segments = int(spec.get("segments", 0))
     job = _Job(kind, source, limits, checker, estimated, id_start(), id_start())
     try:
         if workers <= 1:
             stage = Stage(path, create=True)
             try:
                 count = 0
-                for size in job.stage_chunks(enumerate(_chunks(table.rows, CHUNK_ROWS)), stage):
-                    count += size
+                for number, chunk in enumerate(_chunks(table.rows, CHUNK_ROWS)):
+                    job.stage_chunk(number, chunk, stage)
+                    count += len(chunk)
                     _progress(count, estimated)
                 stage.flush()
             finally:
                 stage.close()
             tags = stage.tags
         else:
-            count, tags = _in_parallel(job, table, path, workers)
+            count, tags = _in_parallel(job, table, path, workers, segments)
     finally:
         table.close()
     if count == 0:
@@ -134,63 +138,116 @@ class _Job:
     start: int  # contact ids follow it by data row, so they follow the file
     social_start: int  # social account ids: SOCIAL_IDS_PER_CHUNK of them per chunk
 
-    def stage_chunks(self, chunks: Iterable[tuple[int, Chunk]], stage: Stage) -> Iterator[int]:
-        """Check and stage numbered chunks (``CHUNK_ROWS`` rows each but maybe the last);
-        yields each chunk's size when it is staged."""
-        for number, chunk in chunks:
-            # Each chunk draws from ranges of its own: workers never draw the same id.
-            ids = sequence_from(self.start + number * CHUNK_ROWS)
-            social_ids = sequence_from(self.social_start + number * SOCIAL_IDS_PER_CHUNK)
-            for prepared in prepare(self.checker, chunk, ids, social_ids):
-                stage.add(prepared)
-            yield len(chunk)
+    def stage_chunk(self, number: int, chunk: Chunk, stage: Stage) -> None:
+        """Check and stage chunk ``number`` (``CHUNK_ROWS`` rows, the last maybe fewer)."""
+        # Each chunk draws from ranges of its own: workers never draw the same id.
+        ids = sequence_from(self.start + number * CHUNK_ROWS)
+        social_ids = sequence_from(self.social_start + number * SOCIAL_IDS_PER_CHUNK)
+        for prepared in prepare(self.checker, chunk, ids, social_ids):
+            stage.add(prepared)
 
 
-def _in_parallel(job: _Job, table: Table, path: Path, workers: int) -> tuple[int, set[str]]:
+def _in_parallel(
+    job: _Job, table: Table, path: Path, workers: int, segments: int = 0
+) -> tuple[int, set[str]]:
     """Stage the file with ``workers`` forked processes (both cores). Each takes a run of
-    consecutive chunks (``CHUNK_ROWS`` rows each; the file's estimated size splits them
-    evenly, the last worker takes whatever is left) and writes a staging file of its own;
-    the first writes the job's staging file itself, the others are appended to it, still
-    in file order. Every worker reads the rows itself and skips those before its run, so
-    that no row crosses a pipe: a CSV is opened again by each (reading is cheap next to
-    checking), a workbook is read from the cells this process loaded before forking
-    (``Table.reread``; shared, not copied). Handing a workbook's chunks out from here
-    through bounded queues made the workers take turns: the second waited while the first
-    checked the whole first half (1M rows: 17.6 s of reading and checking)."""
+    consecutive chunks (``CHUNK_ROWS`` rows each; the file's estimated size splits them,
+    the last worker takes whatever is left) and writes staging files of its own, appended
+    to the job's staging file in file order at the end. Every worker reads the rows
+    itself and skips those before its run, so that no row crosses a pipe: a CSV is opened
+    again by each (reading is cheap next to checking), a workbook is read from the cells
+    this process loaded before forking (``Table.reread``; shared, not copied). Handing a
+    workbook's chunks out from here through bounded queues made the workers take turns:
+    the second waited while the first checked the whole first half (1M rows: 17.6 s).
+
+    Without ``segments`` a worker writes one file, the first worker the job's staging
+    file itself. With ``segments`` (at least one a worker) each worker's run is cut in
+    equal parts, each staged to a file of its own (:func:`segment_path`, numbered in
+    file order) and announced (``SEGMENT``) once complete, so that the runner can write
+    its rows while the rest is being checked (``import_job.stream``); the job's staging
+    file is then assembled from all of them, which are left for the runner to remove."""
     context = multiprocessing.get_context("fork")
     done = context.Array("q", workers, lock=False)  # rows staged, per worker
     results = context.Queue()
-    parts = [path, *(path.with_name(f"{path.stem}.part{w}.db") for w in range(1, workers))]
     chunks = max(1, -(-job.estimated // CHUNK_ROWS))
     firsts = _firsts(chunks, workers, SKIP_COST.get(job.kind, 0.0))
-    ranges = [(first, firsts[w + 1] if w + 1 < workers else None) for w, first in enumerate(firsts)]
-    processes = [
-        context.Process(
-            target=_worker,
-            args=(job, table.reread, w, ranges[w], parts[w], done, results),
-            daemon=True,
+    ends = [*firsts[1:], None]
+    per_worker = max(1, segments // workers) if segments else 0
+    if per_worker:
+        files = [
+            [segment_path(path, w * per_worker + i) for i in range(per_worker)]
+            for w in range(workers)
+        ]
+    else:
+        files = [[path], *([path.with_name(f"{path.stem}.part{w}.db")] for w in range(1, workers))]
+    plans = [
+        _Plan(
+            w,
+            _starts(firsts[w], ends[w] or chunks, len(files[w])),
+            ends[w],
+            files[w],
+            w * per_worker if per_worker else None,
         )
         for w in range(workers)
+    ]
+    processes = [
+        context.Process(target=_worker, args=(job, table.reread, plan, done, results), daemon=True)
+        for plan in plans
     ]
     for process in processes:
         process.start()
     try:
         count, tags = 0, set[str]()
-        for _ in range(workers):
+        finished = 0
+        while finished < workers:
             message = _next_result(results, processes, lambda: _progress(sum(done), job.estimated))
+            if message[0] == "segment":
+                _, number, rows, invalid = message
+                _say(f"SEGMENT {number} {rows} {invalid} {segment_path(path, number)}")
+                continue
+            finished += 1
             count += message[1]
             tags.update(message[2])
         for process in processes:
             process.join()
-        Stage.append(path, parts[1:])
+        if per_worker:
+            Stage(path, create=True).close()
+            Stage.append(path, [f for run in files for f in run])
+        else:
+            Stage.append(path, [f for run in files[1:] for f in run])
         return count, tags
     finally:
         for process in processes:
             if process.is_alive():
                 process.kill()
                 process.join()
-        for part in parts[1:]:
-            part.unlink(missing_ok=True)
+        if not per_worker:
+            for run in files[1:]:
+                for part in run:
+                    part.unlink(missing_ok=True)
+
+
+def segment_path(stage: Path, number: int) -> Path:
+    """The staging file of segment ``number`` of the job whose staging file is ``stage``."""
+    return stage.with_name(f"{stage.stem}.seg{number}.db")
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What one worker stages: from chunk ``starts[0]`` to ``end`` (excluded; None: the
+    end of the file), into ``files[i]`` from chunk ``starts[i]`` on; those are segments
+    numbered from ``first_segment`` on, or (None) one plain part."""
+
+    worker: int
+    starts: list[int]
+    end: int | None
+    files: list[Path]
+    first_segment: int | None
+
+
+def _starts(first: int, stop: int, parts: int) -> list[int]:
+    """The first chunks of ``parts`` equal parts of chunks ``first`` to ``stop``."""
+    return [first + i * max(0, stop - first) // parts for i in range(parts)]
 
 
 def _firsts(chunks: int, workers: int, skip_cost: float) -> list[int]:
@@ -206,17 +263,18 @@ def _firsts(chunks: int, workers: int, skip_cost: float) -> list[int]:
 def _worker(
     job: _Job,
     reread: Callable[[], Iterator[tuple[int, list[Any]]]] | None,
-    me: int,
-    chunks: tuple[int, int | None],
-    part: Path,
+    plan: _Plan,
     done: Any,
     results: Any,
 ) -> None:
-    """One worker process: stage its chunks (numbers ``first`` to ``end``, excluded) into
-    ``part``; report ("ok", rows, tags) or the reason the file is rejected."""
-    first, end = chunks
-    stage = Stage(part, create=True)
+    """One worker process: stage its chunks as ``plan`` says, announcing each segment as
+    ("segment", number, rows, invalid rows); then report ("ok", rows, tags), or the
+    reason the file is rejected."""
+    me, first, end = plan.worker, plan.starts[0], plan.end
     table: Table | None = None
+    part = 0
+    stage = Stage(plan.files[0], create=True)
+    tags: set[str] = set()
     try:
         if reread is None:
             table = _open(job.kind, job.source, job.limits)
@@ -228,10 +286,21 @@ def _worker(
             lambda item: end is None or item[0] < end,
             itertools.dropwhile(lambda item: item[0] < first, numbered),
         )
-        for size in job.stage_chunks(mine, stage):
-            done[me] += size
+        for number, chunk in mine:
+            while part + 1 < len(plan.files) and number >= plan.starts[part + 1]:
+                tags |= _close_segment(stage, plan, part, results)
+                part += 1
+                stage = Stage(plan.files[part], create=True)
+            job.stage_chunk(number, chunk, stage)
+            done[me] += len(chunk)
         stage.flush()
-        results.put(("ok", done[me], sorted(stage.tags)))
+        tags |= stage.tags
+        if plan.first_segment is not None:
+            _close_segment(stage, plan, part, results)
+            for later in range(part + 1, len(plan.files)):  # the file ended before these
+                stage = Stage(plan.files[later], create=True)
+                _close_segment(stage, plan, later, results)
+        results.put(("ok", done[me], sorted(tags)))
     except FileRejected as exc:
         results.put(("reject", exc.message.to_json()))
     except MemoryError:
@@ -240,6 +309,15 @@ def _worker(
         stage.close()
         if table is not None:
             table.close()
+
+
+def _close_segment(stage: Stage, plan: _Plan, part: int, results: Any) -> set[str]:
+    """Complete part ``part`` of a segmented ``plan`` and announce it; returns its tags."""
+    assert plan.first_segment is not None
+    stage.flush()
+    stage.close()
+    results.put(("segment", plan.first_segment + part, stage.rows_added, stage.invalid_rows))
+    return stage.tags
 
 
 def _next_result(results: Any, processes: list[Any], tick: Callable[[], None]) -> Any:

@@ -137,6 +137,8 @@ class Stage:
         self._errors: list[tuple[Any, ...]] = []
         self._tag_links: list[tuple[int, str]] = []
         self.tags: set[str] = set()
+        self.rows_added = 0
+        self.invalid_rows = 0
 
     def close(self) -> None:
         self.db.close()
@@ -147,6 +149,9 @@ class Stage:
         """Append one row's records (made by :func:`records`, maybe in another process)."""
         row, keys, errors, tags = records
         self._rows.append(row)
+        self.rows_added += 1
+        if errors:
+            self.invalid_rows += 1
         self._keys.extend(keys)
         self._errors.extend(errors)
         if tags:
