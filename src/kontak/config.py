@@ -47,6 +47,12 @@ class Settings(BaseSettings):
         description="Run the parsing child on the compiled copy of its modules when "
         "`python -m kontak.native` built one for the current source.",
     )
+    stream_imports: bool = Field(
+        default=True,
+        description="Write a big import's rows while the rest of the file is checked (one "
+        "transaction, committed only if the whole file is clean); off: after. On SQLite "
+        "other writers then wait from the first rows checked, not from the last.",
+    )
     job_stale_after_s: float = Field(
         default=120, description="A processing job without heartbeat this long is failed."
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -45,6 +46,9 @@ class Outcome:
     groups: list[DuplicateGroup] = field(default_factory=list, repr=False)
 
 
+Record = Callable[[Session, "Outcome"], None]
+
+
 def apply(
     sessions: sessionmaker[Session],
     org: Organization,
@@ -53,8 +57,10 @@ def apply(
     on_existing: str,
     dry_run: bool,
     source: str,
+    record: Record | None = None,
 ) -> Outcome:
-    """Check the staged file against the database and write it whole, or not at all.
+    """Check the staged file against the database and write it whole, or not at all;
+    ``record`` writes the job's end in the same transaction, just before its commit.
 
     A file without row errors is written before its duplicates are looked for: when the
     organization holds none of its keys, the unique indexes refuse any key two rows share,
@@ -80,6 +86,8 @@ def apply(
                 )
                 if outcome.status == "completed" and not dry_run:
                     committing = time.monotonic()
+                    if record is not None:
+                        record(session, outcome)
                     session.commit()
                     log.info("import: committed in %.2f s", elapsed(committing))
                 else:
@@ -105,10 +113,15 @@ def apply(
                 bulk.detach_stage(connection)
         # The staging file is written once the transaction is over: SQLite locks it while
         # it is attached inside the transaction.
-        stage.save_duplicate_groups(outcome.groups)  # for the report and the duplicates pages
-        stage.save_existing(iter(outcome.matches))
-        stage.replace_ambiguity_errors(outcome.ambiguous)
+        keep(stage, outcome)
         return outcome
+
+
+def keep(stage: Stage, outcome: Outcome) -> None:
+    """Record in the staging file what the report and the duplicates pages show."""
+    stage.save_duplicate_groups(outcome.groups)
+    stage.save_existing(iter(outcome.matches))
+    stage.replace_ambiguity_errors(outcome.ambiguous)
 
 
 def _duplicate_groups(stage: Stage) -> list[DuplicateGroup]:

@@ -83,30 +83,46 @@ def prepare_connection(connection: Connection) -> None:
         connection.connection.dbapi_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
 
 
-def attach_stage(session: Session, path: Path) -> None:
-    """SQLite: make the staging file readable as ``stage.*`` inside this transaction."""
+def attach_stage(session: Session, path: Path, schema: str = "stage") -> None:
+    """SQLite: make the staging file readable as ``<schema>.*`` inside this transaction
+    (the first time, with the write's settings, see :func:`prepare_write`)."""
     if not _is_postgres(session):
-        raw = _raw(session)
-        raw.execute("ATTACH DATABASE ? AS stage", (str(path),))
-        # A bigger page cache while a million rows go into the unique indexes (about 10x
-        # faster than the default 2,000 pages); the connection's own is given back in
-        # detach_stage.
-        info = session.connection().info
-        info["kontak_cache_size"] = int(raw.execute("PRAGMA main.cache_size").fetchone()[0])
-        raw.execute(f"PRAGMA main.cache_size = -{IMPORT_CACHE_KIB}")
-        # No checkpoint inside this commit: copying a big import's pages from the WAL into
-        # the database file is left to the next writer's commit, after this one is visible
-        # (1M rows: the import's commit 3.4 s -> 1.1 s).
-        previous = raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
-        session.connection().info["kontak_autocheckpoint"] = int(previous)
-        raw.execute("PRAGMA wal_autocheckpoint = 0")
+        prepare_write(session)
+        _raw(session).execute(f"ATTACH DATABASE ? AS {schema}", (str(path),))
+
+
+def prepare_write(session: Session) -> None:
+    """SQLite, once in the import's transaction: the settings of a big write, given back
+    by :func:`detach_stage`."""
+    info = session.connection().info
+    if _is_postgres(session) or "kontak_cache_size" in info:
+        return
+    raw = _raw(session)
+    # A bigger page cache while a million rows go into the unique indexes (about 10x
+    # faster than the default 2,000 pages); the connection's own is given back in
+    # detach_stage.
+    info["kontak_cache_size"] = int(raw.execute("PRAGMA main.cache_size").fetchone()[0])
+    raw.execute(f"PRAGMA main.cache_size = -{IMPORT_CACHE_KIB}")
+    # No checkpoint inside this commit: copying a big import's pages from the WAL into
+    # the database file is left to the next writer's commit, after this one is visible
+    # (1M rows: the import's commit 3.4 s -> 1.1 s).
+    previous = raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+    info["kontak_autocheckpoint"] = int(previous)
+    raw.execute("PRAGMA wal_autocheckpoint = 0")
 
 
 def detach_stage(connection: Connection) -> None:
+    """SQLite, after the transaction: every staging file detached, the settings back."""
     if connection.dialect.name == "sqlite":
         raw = connection.connection.dbapi_connection
         with contextlib.suppress(sqlite3.Error):
-            raw.execute("DETACH DATABASE stage")  # type: ignore[union-attr]
+            attached = [
+                name
+                for _seq, name, _file in raw.execute("PRAGMA database_list")  # type: ignore[union-attr]
+                if name not in ("main", "temp")
+            ]
+            for name in attached:
+                raw.execute(f"DETACH DATABASE {name}")  # type: ignore[union-attr]
             cache = int(connection.info.pop("kontak_cache_size", -DEFAULT_CACHE_MB * 1024))
             raw.execute(f"PRAGMA main.cache_size = {cache}")  # type: ignore[union-attr]
             previous = int(connection.info.pop("kontak_autocheckpoint", 1000))
@@ -189,16 +205,23 @@ def insert_new(
     source: str,
     now: datetime,
     tag_ids: dict[str, str],
+    schema: str = "stage",
 ) -> int:
     """Insert the staged valid rows (but ``skip``) with their social accounts and tag
-    links; returns how many contacts."""
+    links; returns how many contacts. SQLite reads them from the staging file attached
+    as ``schema``; PostgreSQL from ``stage``."""
     if _is_postgres(session):
         return _copy_new(session, organization_id, stage, skip, source, now, tag_ids)
-    return _insert_new_sqlite(session, organization_id, skip, source, now)
+    return _insert_new_sqlite(session, organization_id, skip, source, now, schema)
 
 
 def _insert_new_sqlite(
-    session: Session, organization_id: str, skip: set[int], source: str, now: datetime
+    session: Session,
+    organization_id: str,
+    skip: set[int],
+    source: str,
+    now: datetime,
+    schema: str,
 ) -> int:
     # Set-based: the rows go from the attached staging file to the tables inside SQLite.
     raw = _raw(session)
@@ -216,7 +239,7 @@ def _insert_new_sqlite(
         SELECT r.contact_id, :org, r.name, r.email, r.email_key, r.phone, r.channel, r.address,
                CASE WHEN r.custom_fields = '' THEN '{{}}' ELSE r.custom_fields END,
                :source, :now, :now
-          FROM stage.row r WHERE {new} ORDER BY r.row
+          FROM {schema}.row r WHERE {new} ORDER BY r.row
         """,
         params,
     ).rowcount
@@ -225,7 +248,7 @@ def _insert_new_sqlite(
         f"""
         INSERT INTO social_account (id, organization_id, contact_id, platform, handle, handle_key)
         SELECT k.id, :org, r.contact_id, k.kind, k.display, k.key
-          FROM stage.key k JOIN stage.row r ON r.row = k.row
+          FROM {schema}.key k JOIN {schema}.row r ON r.row = k.row
          WHERE {new} AND k.kind NOT IN ('email', 'phone')
         """,
         params,
@@ -235,7 +258,7 @@ def _insert_new_sqlite(
         f"""
         INSERT OR IGNORE INTO contact_tag (contact_id, tag_id, organization_id)
         SELECT r.contact_id, t.id, :org
-          FROM stage.tag_link l JOIN stage.row r ON r.row = l.row
+          FROM {schema}.tag_link l JOIN {schema}.row r ON r.row = l.row
           JOIN tag t ON t.organization_id = :org AND t.name = l.name
          WHERE {new}
         """,

@@ -19,3 +19,27 @@ def source_path(settings: Settings, job_id: str) -> Path:
 
 def stage_path(settings: Settings, job_id: str) -> Path:
     return job_dir(settings, job_id) / "stage.db"
+
+
+PROGRESS_FILE = "progress"
+
+
+def progress_path(settings: Settings, job_id: str) -> Path:
+    """Rows checked so far while a streamed write keeps SQLite's writers waiting
+    (``import_job.stream``): ``<rows> <estimated total>``; read by the job's readers."""
+    return settings.data_dir / "imports" / job_id / PROGRESS_FILE
+
+
+def write_progress(path: Path, done: int, total: int) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(f"{done} {total}", encoding="ascii")
+    partial.replace(path)
+
+
+def read_progress(path: Path) -> tuple[int, int] | None:
+    """What :func:`write_progress` last wrote, or None."""
+    try:
+        done, total = path.read_text(encoding="ascii").split()
+        return int(done), int(total)
+    except (OSError, ValueError):
+        return None

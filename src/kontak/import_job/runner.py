@@ -31,10 +31,18 @@ from kontak.db.base import utcnow
 from kontak.db.session import session_scope
 from kontak.files.table import Limits
 from kontak.import_job import repository
-from kontak.import_job.apply import Outcome, apply, elapsed
+from kontak.import_job.apply import Outcome, apply, elapsed, keep
 from kontak.import_job.bulk import is_database_error, refresh_statistics
-from kontak.import_job.paths import job_dir, source_path, stage_path
+from kontak.import_job.paths import (
+    PROGRESS_FILE,
+    job_dir,
+    progress_path,
+    source_path,
+    stage_path,
+    write_progress,
+)
 from kontak.import_job.staging import Stage
+from kontak.import_job.stream import MAX_SEGMENTS, StreamedWrite, streams
 from kontak.messages import Join, Text, stored
 from kontak.native import compiled_copy
 
@@ -71,27 +79,55 @@ def run_job(
         assert org is not None
         fields = custom_field_service.specs(session, org.id)
         on_existing, dry_run = job.on_existing, job.dry_run
+        streamed = (
+            settings.stream_imports
+            and settings.parse_workers > 1
+            and streams(session, org, on_existing=on_existing, dry_run=dry_run)
+        )
+    source = f"import:{job_id}"
+    stream = StreamedWrite(sessions, org, source=source) if streamed else None
     try:
         started = time.monotonic()
-        rows = _stage(settings, sessions, job_id, org.default_region, fields, on_progress)
+        try:
+            rows = _stage(
+                settings, sessions, job_id, org.default_region, fields, on_progress, stream
+            )
+        except BaseException:
+            if stream is not None:  # give SQLite's write turn back before the job is written
+                stream.close()
+            raise
         log.info("import %s: %d rows read and checked in %.2f s", job_id, rows, elapsed(started))
-        _set(sessions, job_id, rows_total=rows, rows_processed=rows)
         stage = Stage(stage_path(settings, job_id))
         try:
-            outcome = apply(
-                sessions,
-                org,
-                stage,
-                on_existing=on_existing,
-                dry_run=dry_run,
-                source=f"import:{job_id}",
-            )
             fmt = stage.meta("format")
+
+            def record(session: Session, outcome: Outcome) -> None:
+                # In the import's own transaction: a crash can never leave its contacts
+                # committed under a job that says otherwise.
+                values = _final_values(outcome, dry_run=dry_run, fmt=fmt, rows=rows)
+                repository.set_values(session, job_id, **values)
+
+            outcome = stream.finish(rows, stage, record) if stream is not None else None
+            if outcome is not None:
+                keep(stage, outcome)
+            else:
+                _set(sessions, job_id, rows_total=rows, rows_processed=rows)
+                outcome = apply(
+                    sessions,
+                    org,
+                    stage,
+                    on_existing=on_existing,
+                    dry_run=dry_run,
+                    source=source,
+                    record=record,
+                )
         finally:
             stage.close()
         log.info("import %s: %s in %.2f s in all", job_id, outcome.status, elapsed(started))
-        _finish(sessions, job_id, outcome, dry_run=dry_run, fmt=fmt)
-        if outcome.status == "completed" and not dry_run:
+        committed = outcome.status == "completed" and not dry_run
+        if not committed:
+            _set(sessions, job_id, **_final_values(outcome, dry_run=dry_run, fmt=fmt, rows=rows))
+        if committed:
             # After the job says `completed`: the contacts are committed and listed; this
             # upkeep only makes later queries fast (1M contacts: ~8 s nobody waits for).
             _after_import(sessions, outcome.created)
@@ -101,6 +137,12 @@ def run_job(
         log.exception("import %s failed", job_id)
         database = is_database_error(exc)
         _fail(sessions, job_id, Text("summary.database" if database else "summary.unexpected"))
+    finally:
+        if stream is not None:
+            stream.close()
+            for path in stream.paths:
+                path.unlink(missing_ok=True)
+        progress_path(settings, job_id).unlink(missing_ok=True)
 
 
 def _after_import(sessions: sessionmaker[Session], created: int) -> None:
@@ -126,8 +168,10 @@ def _stage(
     region: str,
     fields: list[FieldSpec],
     on_progress: Progress | None,
+    stream: StreamedWrite | None = None,
 ) -> int:
-    """Run the parsing child; returns the number of data rows staged."""
+    """Run the parsing child; returns the number of data rows staged. With ``stream``, the
+    child stages the file in segments, each handed to it as soon as it is staged."""
     folder = job_dir(settings, job_id)
     spec = {
         "source": str(source_path(settings, job_id)),
@@ -144,6 +188,7 @@ def _stage(
         ),
         "memory_limit_mb": settings.parse_memory_limit_mb,
         "workers": settings.parse_workers,
+        "segments": MAX_SEGMENTS if stream is not None else 0,
     }
     spec_file = folder / "spec.json"
     spec_file.write_text(json.dumps(spec), encoding="utf-8")
@@ -164,7 +209,9 @@ def _stage(
         timer = threading.Timer(settings.parse_timeout_s, child.kill)
         timer.start()
         try:
-            verdict = _follow(child, sessions, job_id, on_progress)
+            verdict = _follow(
+                child, sessions, job_id, on_progress, stream, progress_path(settings, job_id)
+            )
             code = child.wait()
         finally:
             timer.cancel()
@@ -183,6 +230,8 @@ def _follow(
     sessions: sessionmaker[Session],
     job_id: str,
     on_progress: Progress | None,
+    stream: StreamedWrite | None,
+    progress_file: Path,
 ) -> str:
     assert child.stdout is not None
     verdict = ""
@@ -194,7 +243,11 @@ def _follow(
             if on_progress:
                 on_progress(int(done), int(total))
             now = time.monotonic()
-            if now - last_write >= 0.5:
+            if stream is not None and stream.holds_write_turn:
+                # The job's row cannot be written before the commit: its readers take
+                # the progress from this file meanwhile (cheap: at every line).
+                write_progress(progress_file, int(done), int(total))
+            elif now - last_write >= 0.5:
                 last_write = now
                 _set(
                     sessions,
@@ -203,6 +256,9 @@ def _follow(
                     rows_total=int(total),
                     heartbeat_at=utcnow(),
                 )
+        elif line.startswith("SEGMENT ") and stream is not None:
+            _, number, rows, invalid, path = line.split(" ", 4)
+            stream.add(int(number), int(rows), int(invalid), Path(path))
         elif line.startswith(("DONE ", "REJECT ")):
             verdict = line
     return verdict
@@ -219,27 +275,23 @@ def _crash_message(code: int, settings: Settings, folder: Path) -> Text:
     return Text("file.crashed", reason=reason)
 
 
-def _finish(
-    sessions: sessionmaker[Session],
-    job_id: str,
-    outcome: Outcome,
-    *,
-    dry_run: bool,
-    fmt: str | None,
-) -> None:
-    _set(
-        sessions,
-        job_id,
-        status=outcome.status,
-        format=fmt,
-        created=outcome.created,
-        updated=outcome.updated,
-        skipped=outcome.skipped,
-        duplicate_count=outcome.duplicate_rows,
-        error_count=outcome.error_count,
-        finished_at=utcnow(),
+def _final_values(
+    outcome: Outcome, *, dry_run: bool, fmt: str | None, rows: int
+) -> dict[str, object]:
+    """The job's columns once it has ended with ``outcome``."""
+    return {
+        "status": outcome.status,
+        "rows_total": rows,
+        "rows_processed": rows,
+        "format": fmt,
+        "created": outcome.created,
+        "updated": outcome.updated,
+        "skipped": outcome.skipped,
+        "duplicate_count": outcome.duplicate_rows,
+        "error_count": outcome.error_count,
+        "finished_at": utcnow(),
         **_message(summary(outcome, dry_run=dry_run)),
-    )
+    }
 
 
 def _message(text: Text) -> dict[str, object]:
@@ -283,9 +335,13 @@ def _fail(sessions: sessionmaker[Session], job_id: str, message: Text) -> None:
         log.exception("could not mark import %s failed; recovery will", job_id)
 
 
-def recover(sessions: sessionmaker[Session], *, stale_after_s: float) -> int:
+def recover(
+    sessions: sessionmaker[Session], *, stale_after_s: float, data_dir: Path | None = None
+) -> int:
     """Mark ``failed`` the jobs whose worker is gone: a dead process on this host, or no
-    heartbeat for ``stale_after_s``. Returns how many."""
+    heartbeat for ``stale_after_s`` (on the job's row, or in its progress file under
+    ``data_dir`` while a streamed write keeps the row from being written). Returns how
+    many."""
     now = utcnow()
     host = socket.gethostname()
     count = 0
@@ -293,9 +349,10 @@ def recover(sessions: sessionmaker[Session], *, stale_after_s: float) -> int:
         for job in repository.processing(session):
             worker_host, _, pid = (job.worker or "").rpartition(":")
             dead_here = worker_host == host and pid.isdigit() and not _alive(int(pid))
-            stale = job.heartbeat_at is None or job.heartbeat_at < repository.stale_before(
-                now, stale_after_s
-            )
+            stale = (
+                job.heartbeat_at is None
+                or job.heartbeat_at < repository.stale_before(now, stale_after_s)
+            ) and not _recent_progress(data_dir, job.id, stale_after_s)
             if dead_here or stale:
                 job.status = "failed"
                 job.finished_at = now
@@ -303,6 +360,16 @@ def recover(sessions: sessionmaker[Session], *, stale_after_s: float) -> int:
                 job.message, job.message_data = str(interrupted), stored(interrupted)
                 count += 1
     return count
+
+
+def _recent_progress(data_dir: Path | None, job_id: str, seconds: float) -> bool:
+    if data_dir is None:
+        return False
+    try:
+        written = (data_dir / "imports" / job_id / PROGRESS_FILE).stat().st_mtime
+    except OSError:
+        return False
+    return time.time() - written < seconds
 
 
 def _alive(pid: int) -> bool:

@@ -19,7 +19,13 @@ from kontak.files.report import write_report
 from kontak.files.xlsx_sheet import MAX_ROW, SheetFull
 from kontak.import_job import repository
 from kontak.import_job.apply import ON_EXISTING
-from kontak.import_job.paths import job_dir, source_path, stage_path
+from kontak.import_job.paths import (
+    PROGRESS_FILE,
+    job_dir,
+    read_progress,
+    source_path,
+    stage_path,
+)
 from kontak.import_job.schemas import (
     DuplicateRow,
     DuplicatesRead,
@@ -79,9 +85,15 @@ def start(
     return read(job)
 
 
-def read(job: ImportJob, locale: str = "en") -> ImportJobRead:
-    """The job as the API shows it, its message in ``locale``."""
+def read(job: ImportJob, locale: str = "en", data_dir: Path | None = None) -> ImportJobRead:
+    """The job as the API shows it, its message in ``locale``. While a streamed write keeps
+    SQLite's writers waiting, the rows checked so far are in the job's folder under
+    ``data_dir`` (``paths.progress_path``), not on its row yet."""
     data = ImportJobRead.model_validate(job)
+    if job.status == "processing" and data_dir is not None:
+        live = read_progress(data_dir / "imports" / job.id / PROGRESS_FILE)
+        if live is not None and live[0] > data.rows_processed:
+            data.rows_processed, data.rows_total = live
     if job.message:
         data.message = translate(restore(job.message, job.message_data), locale)
     return data
@@ -105,8 +117,15 @@ def _save(upload: BinaryIO, target: Path, limit: int) -> None:
             out.write(chunk)
 
 
-def get(session: Session, org: Organization, job_id: str, *, locale: str = "en") -> ImportJobRead:
-    return read(_job(session, org, job_id), locale)
+def get(
+    session: Session,
+    org: Organization,
+    job_id: str,
+    *,
+    locale: str = "en",
+    data_dir: Path | None = None,
+) -> ImportJobRead:
+    return read(_job(session, org, job_id), locale, data_dir)
 
 
 def list_jobs(
@@ -116,6 +135,7 @@ def list_jobs(
     limit: int = 50,
     cursor: str | None = None,
     locale: str = "en",
+    data_dir: Path | None = None,
 ) -> ImportJobPage:
     """The organization's imports, newest first."""
     limit = max(1, min(limit, MAX_LIST))
@@ -123,7 +143,7 @@ def list_jobs(
     more = len(jobs) > limit
     jobs = jobs[:limit]
     return ImportJobPage(
-        items=[read(j, locale) for j in jobs],
+        items=[read(j, locale, data_dir) for j in jobs],
         next_cursor=jobs[-1].id if more and jobs else None,
     )
 

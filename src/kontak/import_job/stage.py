@@ -162,7 +162,7 @@ def _in_parallel(
 
     Without ``segments`` a worker writes one file, the first worker the job's staging
     file itself. With ``segments`` (at least one a worker) each worker's run is cut in
-    equal parts, each staged to a file of its own (:func:`segment_path`, numbered in
+    parts (:func:`_starts`), each staged to a file of its own (:func:`segment_path`, numbered in
     file order) and announced (``SEGMENT``) once complete, so that the runner can write
     its rows while the rest is being checked (``import_job.stream``); the job's staging
     file is then assembled from all of them, which are left for the runner to remove."""
@@ -204,6 +204,9 @@ def _in_parallel(
             if message[0] == "segment":
                 _, number, rows, invalid = message
                 _say(f"SEGMENT {number} {rows} {invalid} {segment_path(path, number)}")
+                # Segments may come closer together than the progress is told (queue
+                # timeouts alone would then never tell it).
+                _progress(sum(done), job.estimated)
                 continue
             finished += 1
             count += message[1]
@@ -246,8 +249,13 @@ class _Plan:
 
 
 def _starts(first: int, stop: int, parts: int) -> list[int]:
-    """The first chunks of ``parts`` equal parts of chunks ``first`` to ``stop``."""
-    return [first + i * max(0, stop - first) // parts for i in range(parts)]
+    """The first chunks of ``parts`` parts of chunks ``first`` to ``stop``, the first and
+    the last shorter than those between (sizes 1, 2, … 2, 1): the runner writes the first
+    segment early, each while the next are checked, and what is left to write once
+    checking ends is short."""
+    weights = [min(i + 1, parts - i, 2) for i in range(parts)]
+    total, span = sum(weights), max(0, stop - first)
+    return [first + span * sum(weights[:i]) // total for i in range(parts)]
 
 
 def _firsts(chunks: int, workers: int, skip_cost: float) -> list[int]:

@@ -211,6 +211,10 @@ class Stage:
         found = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return json.loads(found[0]) if found else default
 
+    def tag_names(self) -> list[str]:
+        """Every tag name the staged rows carry."""
+        return [n for (n,) in self.db.execute("SELECT DISTINCT name FROM tag_link ORDER BY name")]
+
     def count_errors(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM error").fetchone()[0])
 

@@ -47,7 +47,9 @@ class Worker:
             try:
                 if next_recovery <= 0:
                     recovered = recover(
-                        self.sessions, stale_after_s=self.settings.job_stale_after_s
+                        self.sessions,
+                        stale_after_s=self.settings.job_stale_after_s,
+                        data_dir=self.settings.data_dir,
                     )
                     if recovered:
                         log.warning("marked %d interrupted import(s) failed", recovered)

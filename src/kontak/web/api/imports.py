@@ -88,14 +88,22 @@ def list_imports(
     cursor: Annotated[str | None, Query(max_length=40)] = None,
 ) -> ImportJobPage:
     with transaction(request, org) as (session, org):
-        return service.list_jobs(session, org, limit=limit, cursor=cursor, locale=locale)
+        return service.list_jobs(
+            session,
+            org,
+            limit=limit,
+            cursor=cursor,
+            locale=locale,
+            data_dir=request.app.state.settings.data_dir,
+        )
 
 
 @router.get("/{job_id}", response_model=ImportJobRead)
 @one_trip
 def get_import(request: Request, job_id: str, org: Importer, locale: LocaleDep) -> ImportJobRead:
     with transaction(request, org) as (session, org):
-        return service.get(session, org, job_id, locale=locale)
+        data_dir = request.app.state.settings.data_dir
+        return service.get(session, org, job_id, locale=locale, data_dir=data_dir)
 
 
 @router.get("/{job_id}/duplicates", response_model=DuplicatesRead)

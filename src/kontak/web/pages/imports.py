@@ -19,7 +19,11 @@ def history(
 ) -> Response:
     require(principal, Permission.IMPORT)
     page = service.list_jobs(
-        session, principal.organization, cursor=cursor, locale=page_locale(request)
+        session,
+        principal.organization,
+        cursor=cursor,
+        locale=page_locale(request),
+        data_dir=request.app.state.settings.data_dir,
     )
     return render(request, "imports/history.html", {"page": page})
 
@@ -30,7 +34,7 @@ def job_page(job_id: str, request: Request, session: SessionDep, principal: User
     settings = request.app.state.settings
     org = principal.organization
     locale = page_locale(request)
-    job = service.get(session, org, job_id, locale=locale)
+    job = service.get(session, org, job_id, locale=locale, data_dir=settings.data_dir)
     return render(
         request,
         "imports/job.html",
