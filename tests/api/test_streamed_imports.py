@@ -240,3 +240,20 @@ def test_the_progress_of_a_streamed_sqlite_import_is_read_from_its_file(
         listed = service.list_jobs(session, org, data_dir=settings.data_dir).items[0]
     assert (seen.status, seen.rows_processed, seen.rows_total) == ("processing", 120_000, 10**6)
     assert listed.rows_processed == 120_000
+
+
+def test_a_file_rejected_far_into_it_rolls_back_and_leaves_no_segment(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    engine: Engine,
+    admin: Member,
+    sqlite_string_agg: None,
+) -> None:
+    # The first segments are written (uncommitted) when the reader meets a quote that
+    # never closes near the end: the job is rejected and nothing of the file is kept.
+    lines = contacts_file().split(b"\r\n")
+    lines[N - 100] = b'Budi,"budi@contoh.id,0812'
+    job = import_as(settings, sessions, "acme", b"\r\n".join(lines))
+    assert job["status"] == "rejected"
+    assert str(N - 99) in job["message"]
+    assert stored(engine, "acme") == []

@@ -41,6 +41,7 @@ from kontak.import_job.paths import (
     stage_path,
     write_progress,
 )
+from kontak.import_job.stage import SEGMENT_PREFIX
 from kontak.import_job.staging import Stage
 from kontak.import_job.stream import MAX_SEGMENTS, StreamedWrite, streams
 from kontak.messages import Join, Text, stored
@@ -140,8 +141,9 @@ def run_job(
     finally:
         if stream is not None:
             stream.close()
-            for path in stream.paths:
-                path.unlink(missing_ok=True)
+        # Segments, announced or not (a rejected file leaves some half-written).
+        for path in job_dir(settings, job_id).glob(f"{SEGMENT_PREFIX}*"):
+            path.unlink(missing_ok=True)
         progress_path(settings, job_id).unlink(missing_ok=True)
 
 

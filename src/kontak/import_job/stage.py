@@ -162,8 +162,8 @@ def _in_parallel(
 
     Without ``segments`` a worker writes one file, the first worker the job's staging
     file itself. With ``segments`` (at least one a worker) each worker's run is cut in
-    parts (:func:`_starts`), each staged to a file of its own (:func:`segment_path`, numbered in
-    file order) and announced (``SEGMENT``) once complete, so that the runner can write
+    parts (:func:`_starts`), each staged to a file of its own (:func:`segment_path`,
+    numbered in file order) and announced (``SEGMENT``) once complete, so that the runner can write
     its rows while the rest is being checked (``import_job.stream``); the job's staging
     file is then assembled from all of them, which are left for the runner to remove."""
     context = multiprocessing.get_context("fork")
@@ -172,7 +172,7 @@ def _in_parallel(
     chunks = max(1, -(-job.estimated // CHUNK_ROWS))
     firsts = _firsts(chunks, workers, SKIP_COST.get(job.kind, 0.0))
     ends = [*firsts[1:], None]
-    per_worker = max(1, segments // workers) if segments else 0
+    per_worker = segments // workers  # 0: no segments (also with more workers than them)
     if per_worker:
         files = [
             [segment_path(path, w * per_worker + i) for i in range(per_worker)]
@@ -228,6 +228,9 @@ def _in_parallel(
             for run in files[1:]:
                 for part in run:
                     part.unlink(missing_ok=True)
+
+
+SEGMENT_PREFIX = "stage.seg"
 
 
 def segment_path(stage: Path, number: int) -> Path:

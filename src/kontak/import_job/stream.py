@@ -72,13 +72,11 @@ class StreamedWrite:
         self._started = 0.0
         self.given_up = False
         self.holds_write_turn = False  # an open SQLite transaction keeps other writers waiting
-        self.paths: list[Path] = []  # every segment announced, for the runner to remove
 
     def add(self, number: int, rows: int, invalid: int, path: Path) -> None:
         """Segment ``number`` is staged at ``path``: have it written. Segments come in any
         order (two workers stage them at once); each row's contact id was drawn in file
         order all the same."""
-        self.paths.append(path)
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="import-stream", daemon=True)
             self._thread.start()
