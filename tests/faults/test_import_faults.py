@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -40,7 +41,9 @@ def env_for(settings: Settings) -> dict[str, str]:
 
 
 @contextmanager
-def server(settings: Settings, processes: int = 1) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def server(
+    settings: Settings, processes: int = 1, stderr: Any = subprocess.DEVNULL
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     port = free_port()
     process = subprocess.Popen(
         [
@@ -49,7 +52,7 @@ def server(settings: Settings, processes: int = 1) -> Iterator[tuple[subprocess.
         ],
         env=env_for(settings),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -192,3 +195,21 @@ def test_two_overlapping_imports_at_once_never_duplicate(
     from tests.conftest import count_contacts
 
     assert count_contacts(settings) == 3000
+
+
+def test_the_server_logs_each_import_on_stderr(
+    settings: Settings, admin: Member, tmp_path: Path
+) -> None:
+    # Before: kontak's INFO lines had no handler in `kontak serve`; only errors showed.
+    log = tmp_path / "serve.log"
+    with (
+        log.open("wb") as stderr,
+        server(settings, stderr=stderr) as (_, base),
+        httpx2.Client(base_url=base, headers=admin.headers, timeout=60) as http,
+    ):
+        job = http.post("/api/v1/imports", files={"file": ("few.csv", phones_csv(0, 3))}).json()
+        done = poll(http, job["id"], lambda j: j["status"] == "completed")
+    assert done["created"] == 3
+    text = log.read_text(encoding="utf-8")
+    assert f"import {job['id']}: 3 rows read and checked" in text
+    assert f"import {job['id']}: completed in" in text

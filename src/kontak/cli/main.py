@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import socket
 from typing import TYPE_CHECKING
 
@@ -81,10 +82,23 @@ def served_app() -> FastAPI:
     connections 93-110 -> 62-79 ms (docs/benchmarks.md, session 8)."""
     from kontak.web.app import create_app
 
+    _log_to_stderr()
     app = create_app(get_settings())
     gc.collect()
     gc.freeze()
     return app
+
+
+def _log_to_stderr() -> None:
+    """Kontak's own log (imports: their phases and end, errors) on stderr beside uvicorn's;
+    without a handler only warnings and errors reached it."""
+    logger = logging.getLogger("kontak")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:

@@ -274,7 +274,7 @@ def _insert_new_sqlite(
 
 def _logged(what: str, started: float) -> float:
     now = time.monotonic()
-    log.info("import: %s inserted in %.2f s", what, now - started)
+    log.debug("import: %s inserted in %.2f s", what, now - started)
     return now
 
 
