@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from kontak.db.session import session_scope
 from kontak.import_job import service, stage
 from kontak.import_job.paths import PROGRESS_FILE, job_dir, write_progress
 from kontak.import_job.runner import WORKER_ID, run_job
+from tests.conftest import count_contacts
 from tests.factories import Member, make_member
 from tests.files import csv_bytes
 
@@ -257,3 +259,29 @@ def test_a_file_rejected_far_into_it_rolls_back_and_leaves_no_segment(
     assert job["status"] == "rejected"
     assert str(N - 99) in job["message"]
     assert stored(engine, "acme") == []
+
+
+def test_two_overlapping_big_imports_at_once_keep_one_file_whole(
+    settings: Settings, sessions: sessionmaker[Session], engine: Engine, admin: Member
+) -> None:
+    # Both stream at once; their keys collide in the unique indexes (on PostgreSQL the
+    # second waits on the first's rows, maybe a deadlock one of them loses). Whatever
+    # the order: one file is written whole, the other rejected, no key twice.
+    first = contacts_file()
+    second = contacts_file(skip=N // 2)
+    jobs: dict[str, dict[str, Any]] = {}
+    barrier = threading.Barrier(2)
+
+    def run(name: str, data: bytes) -> None:
+        barrier.wait()
+        jobs[name] = import_as(settings, sessions, "acme", data)
+
+    threads = [threading.Thread(target=run, args=item) for item in (("a", first), ("b", second))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert sorted(job["status"] for job in jobs.values()) == ["completed", "rejected"]
+    winner = next(job for job in jobs.values() if job["status"] == "completed")
+    assert winner["created"] == N
+    assert count_contacts(settings) == N
