@@ -76,6 +76,18 @@ def test_substrings_of_names_emails_handles_and_phones(
     assert names(api, "a") == ['Ana "Q" 100%', "Dédé Ñandú", "Siti Rahmawati", "Budi Santoso"]
 
 
+def test_a_handle_is_found_written_with_its_at_sign(
+    api: TestClient, people: dict[str, str]
+) -> None:
+    # Before: "@budi_ig" found nothing (handles are stored without the @).
+    assert names(api, "@budi_ig") == ["Budi Santoso"]
+    assert names(api, "@Budi_IG") == ["Budi Santoso"]
+    assert names(api, "@sitirah") == ["Siti Rahmawati"]
+    assert names(api, "@ig") == ["Budi Santoso"]  # short: LIKE alone
+    assert sorted(names(api, "@contoh.id")) == ['Ana "Q" 100%', "Budi Santoso"]  # emails
+    assert sorted(names(api, "@")) == ['Ana "Q" 100%', "Budi Santoso", "Siti Rahmawati"]
+
+
 def test_the_indexes_follow_updates_and_deletes(api: TestClient, people: dict[str, str]) -> None:
     budi = people["Budi Santoso"]
     changed = api.patch(

@@ -51,6 +51,7 @@ class ContactFilter:
     """List filters; ``q`` is already split into the forms it is searched in."""
 
     text: str | None = None
+    handle_text: str | None = None  # handles are searched for this (None: ``text``)
     exact_phone: str | None = None
     exact_email: str | None = None
     phone_prefix: str | None = None
@@ -286,6 +287,11 @@ _CONTACT_MATCHES = "SELECT rowid FROM contact_search WHERE contact_search MATCH 
 _SOCIAL_MATCHES = "SELECT rowid FROM social_search WHERE social_search MATCH :social_match"
 
 
+def _handle_text(f: ContactFilter) -> str:
+    """What handles are searched for: ``q`` without the ``@`` people write handles with."""
+    return f.handle_text or f.text or ""
+
+
 def _trigrams(text: str) -> str:
     """An FTS5 query for rows holding every trigram of ``text``: a superset of the rows
     holding ``text`` (the indexes keep no positions; LIKE decides)."""
@@ -325,14 +331,16 @@ def _search(session: Session, f: ContactFilter) -> tuple[ColumnElement[bool] | N
     indexes of migration 0004 (name, email key, phone; handles), to be decided by the LIKE
     conditions that come with it (None: LIKE alone decides), and whether they are more
     than ``FEW_MATCHES``."""
-    if f.text is None or len(f.text) < 3 or not _has_search_indexes(session):
+    if f.text is None or min(len(f.text), len(_handle_text(f))) < 3:
+        return None, False
+    if not _has_search_indexes(session):
         return None, False
     pending = search_index.pending_ranges(session.connection())
     if pending is None:
         return None, False  # an import's rows are still being indexed: LIKE alone, a while
     forms = [f.text, *(form for form in (f.phone_prefix, f.phone_digits) if form)]
     contact_match = " OR ".join(f"({_trigrams(form)})" for form in forms)
-    params = {"contact_match": contact_match, "social_match": _trigrams(f.text)}
+    params = {"contact_match": contact_match, "social_match": _trigrams(_handle_text(f))}
     # Rows not indexed yet (a second of creates, see kontak.db.search_index) are candidates
     # too: few, read by rowid.
     contacts = _CONTACT_MATCHES + _pending_rows("contact", pending)
@@ -413,9 +421,9 @@ def _conditions(
     if candidates is not None:
         conditions.append(candidates)  # the LIKE conditions decide
     if f.text:
-        pattern = "%" + _escape_like(f.text.lower()) + "%"
         options = _text_options(f, Contact.name, Contact.email_key, Contact.phone)
-        handle = SocialAccount.handle_key.like(pattern, escape="\\")
+        handle_pattern = "%" + _escape_like(_handle_text(f).lower()) + "%"
+        handle = SocialAccount.handle_key.like(handle_pattern, escape="\\")
         matches = None
         if indexed and session.get_bind().dialect.name == "postgresql":
             matches = _few_matches(session, organization_id, f, options, handle)

@@ -211,6 +211,9 @@ def build_filter(
                 phone_prefix = "+" + country_code(org.default_region) + digits[1:]
     return ContactFilter(
         text=text,
+        # "@budi_ig" finds the handle budi_ig (stored without the @), as well as the
+        # emails and names that hold "@budi_ig".
+        handle_text=text[1:] if text and text.startswith("@") and len(text) > 1 else None,
         phone_prefix=phone_prefix,
         phone_digits=phone_digits,
         tag=norm_tag,
