@@ -149,12 +149,17 @@ def refresh_statistics(engine: Engine) -> None:
         raw.execute("ANALYZE")
 
 
-def existing_matches(session: Session, organization_id: str, stage: Stage) -> list[Match]:
-    """(row, kind, stored value, contact id) for every staged key an existing contact holds."""
-    holds_contacts = session.execute(
+def holds_contacts(session: Session, organization_id: str) -> bool:
+    """Whether the organization holds any contact."""
+    found = session.execute(
         text("SELECT 1 FROM contact WHERE organization_id = :org LIMIT 1"), {"org": organization_id}
     ).first()
-    if not holds_contacts:  # a first import into an organization: nothing to match
+    return found is not None
+
+
+def existing_matches(session: Session, organization_id: str, stage: Stage) -> list[Match]:
+    """(row, kind, stored value, contact id) for every staged key an existing contact holds."""
+    if not holds_contacts(session, organization_id):  # a first import: nothing to match
         return []
     if _is_postgres(session):
         session.execute(

@@ -25,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from kontak.db.base import utcnow
@@ -46,12 +46,7 @@ def streams(session: Session, org: Organization, *, on_existing: str, dry_run: b
     """Whether an import of ``org``'s may be written as it is checked (see module doc)."""
     if dry_run:
         return False
-    if on_existing == "reject":
-        return True
-    holds = session.execute(
-        text("SELECT 1 FROM contact WHERE organization_id = :org LIMIT 1"), {"org": org.id}
-    ).first()
-    return holds is None
+    return on_existing == "reject" or not bulk.holds_contacts(session, org.id)
 
 
 class StreamedWrite:
