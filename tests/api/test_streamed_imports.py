@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import threading
+import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -20,11 +23,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kontak.config import Settings
 from kontak.contact import service as contact_service
+from kontak.db.base import utcnow
 from kontak.db.models import Organization
 from kontak.db.session import session_scope
-from kontak.import_job import service, stage
+from kontak.import_job import repository, service, stage
 from kontak.import_job.paths import PROGRESS_FILE, job_dir, write_progress
-from kontak.import_job.runner import WORKER_ID, run_job
+from kontak.import_job.runner import WORKER_ID, recover, run_job
 from tests.conftest import count_contacts
 from tests.factories import Member, make_member
 from tests.files import csv_bytes
@@ -293,3 +297,39 @@ def test_two_overlapping_big_imports_at_once_keep_one_file_whole(
     winner = next(job for job in jobs.values() if job["status"] == "completed")
     assert winner["created"] == N
     assert count_contacts(settings) == N
+
+
+@pytest.mark.parametrize(("progress_age_s", "failed"), [(None, True), (5.0, False), (600.0, True)])
+def test_recovery_takes_a_fresh_progress_file_as_a_heartbeat(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    admin: Member,
+    progress_age_s: float | None,
+    failed: bool,
+) -> None:
+    # A streamed SQLite import writes no heartbeat on its row while it holds the write
+    # turn: its progress file says it is alive.
+    with session_scope(sessions, write=True) as session:
+        org = session.query(Organization).filter_by(slug="acme").one()
+        job = service.start(
+            session,
+            settings,
+            org,
+            user_id=None,
+            filename="contacts.csv",
+            upload=io.BytesIO(b"name,phone\r\nA,0811\r\n"),
+            on_existing="reject",
+            dry_run=False,
+            worker=WORKER_ID,
+        )
+        repository.set_values(session, job.id, heartbeat_at=utcnow() - timedelta(seconds=300))
+    if progress_age_s is not None:
+        progress = job_dir(settings, job.id) / PROGRESS_FILE
+        write_progress(progress, 10, 20)
+        then = time.time() - progress_age_s
+        os.utime(progress, (then, then))
+    recovered = recover(sessions, stale_after_s=120, data_dir=settings.data_dir)
+    assert recovered == (1 if failed else 0)
+    with session_scope(sessions) as session:
+        org = session.query(Organization).filter_by(slug="acme").one()
+        assert service.get(session, org, job.id).status == ("failed" if failed else "processing")
