@@ -27,7 +27,7 @@ from kontak.db.base import utcnow
 from kontak.db.models import Organization
 from kontak.db.session import session_scope
 from kontak.import_job import repository, service, stage
-from kontak.import_job.paths import PROGRESS_FILE, job_dir, write_progress
+from kontak.import_job.paths import job_dir, progress_path, write_progress
 from kontak.import_job.runner import WORKER_ID, recover, run_job
 from tests.conftest import count_contacts
 from tests.factories import Member, make_member
@@ -48,16 +48,15 @@ def contacts_file(count: int = N, skip: int = 0, changes: dict[str, str] | None 
     return csv_bytes([list(HEADER), *data])
 
 
-def import_as(
+def claimed_job(
     settings: Settings,
     sessions: sessionmaker[Session],
     org_slug: str,
     data: bytes,
     *,
-    stream: bool = True,
     on_existing: str = "reject",
-) -> dict[str, Any]:
-    settings = settings.model_copy(update={"parse_workers": 2, "stream_imports": stream})
+) -> str:
+    """A job for ``data``, taken by this process the way ``kontak import`` takes it."""
     with session_scope(sessions, write=True) as session:
         org = session.query(Organization).filter_by(slug=org_slug).one()
         job = service.start(
@@ -71,18 +70,32 @@ def import_as(
             dry_run=False,
             worker=WORKER_ID,
         )
-    run_job(settings, sessions, job.id, claimed=True)
+    return job.id
+
+
+def import_as(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    org_slug: str,
+    data: bytes,
+    *,
+    stream: bool = True,
+    on_existing: str = "reject",
+) -> dict[str, Any]:
+    settings = settings.model_copy(update={"parse_workers": 2, "stream_imports": stream})
+    job_id = claimed_job(settings, sessions, org_slug, data, on_existing=on_existing)
+    run_job(settings, sessions, job_id, claimed=True)
     with session_scope(sessions) as session:
         org = session.query(Organization).filter_by(slug=org_slug).one()
-        found = service.get(session, org, job.id).model_dump()
+        found = service.get(session, org, job_id).model_dump()
         found["in_file"] = [
             (g.key, [r.row for r in g.rows])
-            for g in service.duplicates(session, settings, org, job.id).in_file
+            for g in service.duplicates(session, settings, org, job_id).in_file
         ]
         found["errors"] = [
-            (e.row, e.column) for e in service.errors(session, settings, org, job.id)
+            (e.row, e.column) for e in service.errors(session, settings, org, job_id)
         ]
-    assert not list(job_dir(settings, job.id).glob("stage.seg*.db"))  # segments removed
+    assert not list(job_dir(settings, job_id).glob("stage.seg*.db"))  # segments removed
     return found
 
 
@@ -234,23 +247,11 @@ def test_the_progress_of_a_streamed_sqlite_import_is_read_from_its_file(
 ) -> None:
     # While SQLite's write turn is held no job row is written: readers take the rows
     # checked so far from the job's folder.
-    with session_scope(sessions, write=True) as session:
-        org = session.query(Organization).filter_by(slug="acme").one()
-        job = service.start(
-            session,
-            settings,
-            org,
-            user_id=None,
-            filename="contacts.csv",
-            upload=io.BytesIO(b"name,phone\r\nA,0811\r\n"),
-            on_existing="reject",
-            dry_run=False,
-            worker=WORKER_ID,
-        )
-    write_progress(job_dir(settings, job.id) / PROGRESS_FILE, 120_000, 1_000_000)
+    job_id = claimed_job(settings, sessions, "acme", b"name,phone\r\nA,0811\r\n")
+    write_progress(progress_path(settings.data_dir, job_id), 120_000, 1_000_000)
     with session_scope(sessions) as session:
         org = session.query(Organization).filter_by(slug="acme").one()
-        seen = service.get(session, org, job.id, data_dir=settings.data_dir)
+        seen = service.get(session, org, job_id, data_dir=settings.data_dir)
         listed = service.list_jobs(session, org, data_dir=settings.data_dir).items[0]
     assert (seen.status, seen.rows_processed, seen.rows_total) == ("processing", 120_000, 10**6)
     assert listed.rows_processed == 120_000
@@ -309,22 +310,11 @@ def test_recovery_takes_a_fresh_progress_file_as_a_heartbeat(
 ) -> None:
     # A streamed SQLite import writes no heartbeat on its row while it holds the write
     # turn: its progress file says it is alive.
+    job_id = claimed_job(settings, sessions, "acme", b"name,phone\r\nA,0811\r\n")
     with session_scope(sessions, write=True) as session:
-        org = session.query(Organization).filter_by(slug="acme").one()
-        job = service.start(
-            session,
-            settings,
-            org,
-            user_id=None,
-            filename="contacts.csv",
-            upload=io.BytesIO(b"name,phone\r\nA,0811\r\n"),
-            on_existing="reject",
-            dry_run=False,
-            worker=WORKER_ID,
-        )
-        repository.set_values(session, job.id, heartbeat_at=utcnow() - timedelta(seconds=300))
+        repository.set_values(session, job_id, heartbeat_at=utcnow() - timedelta(seconds=300))
     if progress_age_s is not None:
-        progress = job_dir(settings, job.id) / PROGRESS_FILE
+        progress = progress_path(settings.data_dir, job_id)
         write_progress(progress, 10, 20)
         then = time.time() - progress_age_s
         os.utime(progress, (then, then))
@@ -332,4 +322,4 @@ def test_recovery_takes_a_fresh_progress_file_as_a_heartbeat(
     assert recovered == (1 if failed else 0)
     with session_scope(sessions) as session:
         org = session.query(Organization).filter_by(slug="acme").one()
-        assert service.get(session, org, job.id).status == ("failed" if failed else "processing")
+        assert service.get(session, org, job_id).status == ("failed" if failed else "processing")

@@ -24,10 +24,11 @@ def stage_path(settings: Settings, job_id: str) -> Path:
 PROGRESS_FILE = "progress"
 
 
-def progress_path(settings: Settings, job_id: str) -> Path:
+def progress_path(data_dir: Path, job_id: str) -> Path:
     """Rows checked so far while a streamed write keeps SQLite's writers waiting
-    (``import_job.stream``): ``<rows> <estimated total>``; read by the job's readers."""
-    return settings.data_dir / "imports" / job_id / PROGRESS_FILE
+    (``import_job.stream``): ``<rows> <estimated total>``; read by the job's readers.
+    Takes the data folder only: readers know no more, and make no folder."""
+    return data_dir / "imports" / job_id / PROGRESS_FILE
 
 
 def write_progress(path: Path, done: int, total: int) -> None:

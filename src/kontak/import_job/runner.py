@@ -34,7 +34,6 @@ from kontak.import_job import repository
 from kontak.import_job.apply import Outcome, apply, elapsed, keep
 from kontak.import_job.bulk import is_database_error, refresh_statistics
 from kontak.import_job.paths import (
-    PROGRESS_FILE,
     job_dir,
     progress_path,
     source_path,
@@ -125,13 +124,12 @@ def run_job(
         finally:
             stage.close()
         log.info("import %s: %s in %.2f s in all", job_id, outcome.status, elapsed(started))
-        committed = outcome.status == "completed" and not dry_run
-        if not committed:
-            _set(sessions, job_id, **_final_values(outcome, dry_run=dry_run, fmt=fmt, rows=rows))
-        if committed:
-            # After the job says `completed`: the contacts are committed and listed; this
+        if outcome.status == "completed" and not dry_run:
+            # The job said `completed` in the contacts' own commit (``record``); this
             # upkeep only makes later queries fast (1M contacts: ~8 s nobody waits for).
             _after_import(sessions, outcome.created)
+        else:
+            _set(sessions, job_id, **_final_values(outcome, dry_run=dry_run, fmt=fmt, rows=rows))
     except StageRejected as exc:
         _set(sessions, job_id, status="rejected", finished_at=utcnow(), **_message(exc.message))
     except Exception as exc:
@@ -144,7 +142,7 @@ def run_job(
         # Segments, announced or not (a rejected file leaves some half-written).
         for path in job_dir(settings, job_id).glob(f"{SEGMENT_PREFIX}*"):
             path.unlink(missing_ok=True)
-        progress_path(settings, job_id).unlink(missing_ok=True)
+        progress_path(settings.data_dir, job_id).unlink(missing_ok=True)
 
 
 def _after_import(sessions: sessionmaker[Session], created: int) -> None:
@@ -211,9 +209,8 @@ def _stage(
         timer = threading.Timer(settings.parse_timeout_s, child.kill)
         timer.start()
         try:
-            verdict = _follow(
-                child, sessions, job_id, on_progress, stream, progress_path(settings, job_id)
-            )
+            progress = progress_path(settings.data_dir, job_id)
+            verdict = _follow(child, sessions, job_id, on_progress, stream, progress)
             code = child.wait()
         finally:
             timer.cancel()
@@ -368,7 +365,7 @@ def _recent_progress(data_dir: Path | None, job_id: str, seconds: float) -> bool
     if data_dir is None:
         return False
     try:
-        written = (data_dir / "imports" / job_id / PROGRESS_FILE).stat().st_mtime
+        written = progress_path(data_dir, job_id).stat().st_mtime
     except OSError:
         return False
     return time.time() - written < seconds

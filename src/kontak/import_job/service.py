@@ -20,8 +20,8 @@ from kontak.files.xlsx_sheet import MAX_ROW, SheetFull
 from kontak.import_job import repository
 from kontak.import_job.apply import ON_EXISTING
 from kontak.import_job.paths import (
-    PROGRESS_FILE,
     job_dir,
+    progress_path,
     read_progress,
     source_path,
     stage_path,
@@ -91,7 +91,7 @@ def read(job: ImportJob, locale: str = "en", data_dir: Path | None = None) -> Im
     ``data_dir`` (``paths.progress_path``), not on its row yet."""
     data = ImportJobRead.model_validate(job)
     if job.status == "processing" and data_dir is not None:
-        live = read_progress(data_dir / "imports" / job.id / PROGRESS_FILE)
+        live = read_progress(progress_path(data_dir, job.id))
         if live is not None and live[0] > data.rows_processed:
             data.rows_processed, data.rows_total = live
     if job.message:
