@@ -2,8 +2,9 @@
 then write every contact of the file, or nothing.
 
 Returns an :class:`Outcome`; the caller records it on the job. A lost race against another
-writer (a unique index refuses a row) rolls everything back and is checked again, so that
-the conflict is reported like any other match of an existing contact.
+writer (a unique index refuses a row, or PostgreSQL picks this transaction as a deadlock's
+victim) rolls everything back and is checked again, so that the conflict is reported like
+any other match of an existing contact.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from kontak.import_job.staging import DuplicateGroup, Stage
 from kontak.tag import service as tag_service
 
 ON_EXISTING = ("reject", "skip", "update")
+MAX_ATTEMPTS = 5  # lost races before giving up
 log = logging.getLogger("kontak.import")
 Match = tuple[int, str, str, str]  # row, key kind, stored value, contact id
 
@@ -94,6 +96,14 @@ def apply(
                     session.rollback()
             except Exception as exc:
                 session.rollback()
+                if bulk.is_rolled_back_by_the_server(exc):
+                    # PostgreSQL: our rows waited on another writer's uncommitted keys while
+                    # it waited on ours, and we were the deadlock's victim. Look again.
+                    attempts += 1
+                    if attempts == MAX_ATTEMPTS:
+                        raise
+                    log.info("import: lost a race with another writer (%s); again", exc)
+                    continue
                 if not bulk.is_integrity_error(session, exc):
                     raise
                 if groups is None:
@@ -105,7 +115,7 @@ def apply(
                 # Another writer took one of our identities after we looked: look again;
                 # the next attempt reports it as a match of an existing contact.
                 attempts += 1
-                if attempts == 3:
+                if attempts == MAX_ATTEMPTS:
                     raise
                 continue
             finally:

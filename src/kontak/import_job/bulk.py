@@ -55,6 +55,13 @@ def is_integrity_error(session: Session, exc: BaseException) -> bool:
     return dbapi is not None and isinstance(exc, dbapi.IntegrityError)
 
 
+def is_rolled_back_by_the_server(exc: BaseException) -> bool:
+    """True when the database chose this transaction as a deadlock's victim or refused to
+    serialize it (SQLSTATE class 40, PostgreSQL): a lost race, worth trying again."""
+    original = getattr(exc, "orig", None) or exc
+    return str(getattr(original, "sqlstate", "") or "").startswith("40")
+
+
 def is_database_error(exc: BaseException) -> bool:
     """True for errors raised by a database driver, wrapped by SQLAlchemy or not."""
     if isinstance(exc, DBAPIError):
