@@ -11,13 +11,16 @@ from pathlib import Path
 
 import phonenumbers
 import pytest
-from email_validator import EmailNotValidError, validate_email
-from hypothesis import given, settings
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from kontak.contact import normalize
 from kontak.contact.normalize import (
     _PHONE_CHARS,
     InvalidValue,
+    _plain_domain,
+    _plain_local_part,
     email_fast,
     phone_fast,
     phone_slow,
@@ -228,3 +231,63 @@ def test_realistic_values_take_the_fast_paths() -> None:
     phones = sum(phone_fast(r[2], re.sub(r"\D", "", r[2]), "ID") is not None for r in sample)
     assert emails == len(sample)
     assert phones > 0.95 * len(sample)
+
+
+# The shape of the addresses email_fast takes, as the regex that used to check it.
+OLD_FAST_EMAIL = re.compile(
+    r"[A-Za-z0-9_+\-]+(?:\.[A-Za-z0-9_+\-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
+
+
+@settings(max_examples=3000)
+@given(
+    st.from_regex(OLD_FAST_EMAIL, fullmatch=True)
+    | st.text(alphabet="aZ09_+-.@é", max_size=30)
+    | st.text(max_size=30)
+)
+@example("a@b.co")
+@example("a@b.c")
+@example(".a@b.co")
+@example("a.@b.co")
+@example("a..b@b.co")
+@example("_@b.co")
+@example("a@-b.co")
+@example("a@b-.co")
+@example("a@b..co")
+@example("a@b.co.")
+@example("a@b@c.co")
+@example("a@b.c0")
+@example("a@" + "b" * 64 + ".co")
+@example("a@" + "b" * 63 + ".co")
+@example("a@b." + "c" * 64)
+@example("ä@b.co")
+@example("a@bä.co")
+def test_email_shape_is_the_regex_shape(text: str) -> None:
+    local, at, domain = text.partition("@")
+    by_methods = bool(at) and _plain_local_part(local) and _plain_domain(domain)
+    assert by_methods == bool(OLD_FAST_EMAIL.fullmatch(text)), text
+
+
+@pytest.mark.parametrize("top_only", [True, False])
+def test_special_use_domains_are_found_by_any_suffix(
+    top_only: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(normalize, "_SPECIAL_USE_TOP_ONLY", top_only)
+    for domain in (
+        "test",
+        "a.test",
+        "mail.a.local",
+        "localhost",
+        "gmail.com",
+        "testing.co.id",
+        "a.onion",
+        "onion.com",
+        "x.invalid",
+        "arpa.id",
+        "in-addr.arpa",
+    ):
+        labels = domain.split(".")
+        suffixes = {".".join(labels[i:]) for i in range(len(labels))}
+        expected = bool(suffixes & set(SPECIAL_USE_DOMAIN_NAMES))
+        assert normalize._special_use(domain) == expected, domain

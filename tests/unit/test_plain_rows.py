@@ -6,19 +6,23 @@ mutated at random in the ways people and spreadsheets write cells."""
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from benchmarks.generate import HEADER, rows
+from hypothesis import example, given
+from hypothesis import strategies as st
 
+from kontak.contact.normalize import phone_fast
 from kontak.custom_field.values import FieldSpec
 from kontak.files.csv_reader import read_csv
 from kontak.files.errors import FileRejected
 from kontak.files.headers import map_headers
 from kontak.files.table import Limits
-from kontak.import_job.checks import RowChecker
+from kontak.import_job.checks import RowChecker, plain_phone_digits
 
 REALWORLD = Path(__file__).resolve().parents[3] / "shared" / "realworld"
 
@@ -169,3 +173,32 @@ def test_rows_the_fast_path_must_leave_to_the_general_check() -> None:
         assert check.plain(cells) is None, (at, value)
     assert check.plain([*good, "extra"]) is None
     assert check.plain([1.0, *good[1:]]) is None  # a workbook number
+
+
+# What the fast path read phones with before plain_phone_digits (a regex and a translate).
+_OLD_PLAIN_PHONE = re.compile(r"\+?[\d \-()]+")
+_OLD_NOT_DIGITS = str.maketrans("", "", " -()+")
+
+
+@given(
+    st.from_regex(r"\+?(62|0|\(0\)|\(62\))?[ \-(]{0,2}8[0-9 \-()]{7,14}", fullmatch=True)
+    | st.text(alphabet="0123456789 -()+.x/", max_size=24)
+    | st.text(max_size=24)
+)
+@example("+62 (0)812-3456-7890")
+@example("()")
+@example("+")
+@example("0812 3456 7890")
+@example("++62812")
+@example("62+812")
+def test_phone_digits_read_as_the_regex_and_translate_read_them(phone: str) -> None:
+    # The fast path sees ASCII rows only (RowChecker.plain checks the row first).
+    if not phone.isascii():
+        assert plain_phone_digits(phone) is None
+        return
+    old = None
+    if _OLD_PLAIN_PHONE.fullmatch(phone):
+        old = phone_fast(phone, phone.translate(_OLD_NOT_DIGITS), "ID")
+    digits = plain_phone_digits(phone)
+    new = None if digits is None else phone_fast(phone, digits, "ID")
+    assert new == old
