@@ -176,6 +176,8 @@ class Kontak:
     def serve(self) -> Iterator[Server]:
         port = 18000 + random.randint(0, 1999)
         processes = os.environ.get("BENCH_PROCESSES", "1")  # kontak serve --processes
+        log_path = os.environ.get("BENCH_SERVER_LOG")  # the server's log (imports' timings)
+        log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
         process = subprocess.Popen(
             [
                 *(sys.executable, "-m", "kontak.cli", "serve"),
@@ -183,7 +185,7 @@ class Kontak:
             ],
             env=self.env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=log,
         )
         server = Server(process, f"http://127.0.0.1:{port}", self.token)
         try:
@@ -192,6 +194,8 @@ class Kontak:
         finally:
             process.terminate()
             process.wait(60)
+            if log_path:
+                log.close()  # type: ignore[union-attr]
 
 
 @dataclass
