@@ -48,7 +48,31 @@ def test_an_import_chosen_as_a_deadlock_victim_is_checked_again(
     if engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL only: SQLite runs one writer at a time")
     data = csv_bytes([["name", "phone"], ["Ani", "081234567801"], ["Budi", "081234567802"]])
+    # PostgreSQL looks for a deadlock once, deadlock_timeout after a backend starts to
+    # wait, and the backend that finds it is rolled back. The import's connections look
+    # after 2 s (time for the other writer to start waiting too), the other writer's never
+    # first: the import is the victim, whatever the machine's load.
+    database = engine.url.database
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f"ALTER DATABASE \"{database}\" SET deadlock_timeout = '2s'")
+        connection.commit()
+    engine.dispose()  # new connections take the setting
+    try:
+        importing_loses_a_deadlock(settings, sessions, engine, data)
+    finally:
+        with engine.connect() as connection:
+            connection.exec_driver_sql(f'ALTER DATABASE "{database}" RESET deadlock_timeout')
+            connection.commit()
+        engine.dispose()
+    assert count_contacts(settings) == 2
+
+
+def importing_loses_a_deadlock(
+    settings: Settings, sessions: sessionmaker[Session], engine: Engine, data: bytes
+) -> None:
     with engine.connect() as other, Session(bind=other) as writer:
+        other.exec_driver_sql("SET deadlock_timeout = '60s'")  # for the connection's life
+        other.commit()  # so that the session's own transaction is the one it commits
         org = writer.query(Organization).filter_by(slug="acme").one()
         # The other writer holds Budi's phone, uncommitted: the import's insert waits on it.
         contact_service.create(writer, org, ContactCreate(name="Budi B", phone="081234567802"))
@@ -66,4 +90,3 @@ def test_an_import_chosen_as_a_deadlock_victim_is_checked_again(
         importing.join(timeout=60)
     assert result["status"] == "rejected", result
     assert result["duplicate_count"] == 2  # both rows match what the other writer stored
-    assert count_contacts(settings) == 2
