@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kontak.files.cells import cell_text
-from kontak.import_job.checks import CheckedRow, RowChecker
+from kontak.import_job.checks import RowChecker, RowError
 from kontak.messages import Text, restore, stored
 
 SCHEMA = """
@@ -42,37 +42,42 @@ Records = tuple[tuple[Any, ...], list[tuple[Any, ...]], list[tuple[Any, ...]], l
 
 
 def records(
-    checked: CheckedRow, cells: Sequence[str], contact_id: str, social_ids: Iterator[str]
+    number: int,
+    values: dict[str, Any],
+    row_errors: Sequence[RowError],
+    cells: Sequence[str],
+    contact_id: str,
+    social_ids: Iterator[str],
 ) -> Records:
-    """The staging rows of one checked spreadsheet row: (row, keys, errors, tags); its
-    social accounts take their row ids from ``social_ids``.
+    """The staging rows of spreadsheet row ``number``, checked (its ``values`` and
+    errors): (row, keys, errors, tags); its social accounts take their row ids from
+    ``social_ids``.
 
     Pure, so that the worker processes that check rows also prepare what is written.
     """
-    v = checked.values
-    tags = v.get("tags") or []
-    custom = {k: x for k, x in (v.get("custom_fields") or {}).items() if x is not None}
+    tags = values.get("tags") or []
+    custom = {k: x for k, x in (values.get("custom_fields") or {}).items() if x is not None}
     row = (
-        checked.row,
+        number,
         cells_text(cells),
-        0 if checked.errors else 1,
+        0 if row_errors else 1,
         contact_id,
-        v.get("name"),
-        v.get("email"),
-        v.get("email_key"),
-        v.get("phone"),
-        v.get("channel"),
-        v.get("address"),
+        values.get("name"),
+        values.get("email"),
+        values.get("email_key"),
+        values.get("phone"),
+        values.get("channel"),
+        values.get("address"),
         _dumps(custom) if custom else "",
         _json_strings(tags) if tags else "",
     )
     # Emails and phones are found in their row's columns; social accounts, any number per
     # row, are keys of their own.
     keys: list[tuple[Any, ...]] = []
-    for social in v.get("social_accounts") or []:
+    for social in values.get("social_accounts") or []:
         # Social accounts get their row id here, so the database can insert them in SQL.
-        keys.append((checked.row, social.platform, social.key, social.handle, next(social_ids)))
-    errors = [(e.row, e.column, e.value, e.message, stored(e.message)) for e in checked.errors]
+        keys.append((number, social.platform, social.key, social.handle, next(social_ids)))
+    errors = [(e.row, e.column, e.value, e.message, stored(e.message)) for e in row_errors]
     return row, keys, errors, tags
 
 
@@ -89,11 +94,11 @@ def prepare(
         values = checker.plain(cells)  # RowChecker.check, its fast path first
         if values is not None:
             # The fast path takes text cells only and changes none: no copies needed.
-            out.append(records(CheckedRow(row, values, []), cells, next(ids), social_ids))
+            out.append(records(row, values, (), cells, next(ids), social_ids))
             continue
         checked = checker.check_any(row, list(cells))
         texts = [c if isinstance(c, str) else cell_text(c) for c in cells]
-        out.append(records(checked, texts, next(ids), social_ids))
+        out.append(records(row, checked.values, checked.errors, texts, next(ids), social_ids))
     return out
 
 
