@@ -42,7 +42,7 @@ from kontak.import_job.paths import (
 )
 from kontak.import_job.stage import SEGMENT_PREFIX
 from kontak.import_job.staging import Stage
-from kontak.import_job.stream import MAX_SEGMENTS, StreamedWrite, streams
+from kontak.import_job.stream import MAX_SEGMENTS, StreamedWrite, streams, worker_niceness
 from kontak.messages import Join, Text, stored
 from kontak.native import compiled_copy
 
@@ -189,6 +189,9 @@ def _stage(
         "memory_limit_mb": settings.parse_memory_limit_mb,
         "workers": settings.parse_workers,
         "segments": MAX_SEGMENTS if stream is not None else 0,
+        "worker_niceness": (
+            worker_niceness(sessions.kw["bind"].dialect.name) if stream is not None else 0
+        ),
     }
     spec_file = folder / "spec.json"
     spec_file.write_text(json.dumps(spec), encoding="utf-8")

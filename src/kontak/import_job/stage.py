@@ -15,6 +15,7 @@ import gc
 import itertools
 import json
 import multiprocessing
+import os
 import queue
 import resource
 import signal
@@ -77,7 +78,10 @@ def run(spec: dict[str, Any]) -> int:
     estimated = table.estimated_rows or 0
     workers = int(spec.get("workers", 1)) if estimated >= PARALLEL_FROM_ROWS else 1
     segments = int(spec.get("segments", 0))
-    job = _Job(kind, source, limits, checker, estimated, id_start(), id_start())
+    niceness = int(spec.get("worker_niceness", 0)) if segments and workers > 1 else 0
+    job = _Job(kind, source, limits, checker, estimated, id_start(), id_start(), niceness)
+    if segments and workers > 1:
+        sys.stderr.write(f"workers: {workers}, niceness +{niceness}\n")
     try:
         if workers <= 1:
             stage = Stage(path, create=True)
@@ -137,6 +141,7 @@ class _Job:
     estimated: int
     start: int  # contact ids follow it by data row, so they follow the file
     social_start: int  # social account ids: SOCIAL_IDS_PER_CHUNK of them per chunk
+    niceness: int = 0  # added to the workers' that stage segments (see run's spec)
 
     def stage_chunk(self, number: int, chunk: Chunk, stage: Stage) -> None:
         """Check and stage chunk ``number`` (``CHUNK_ROWS`` rows, the last maybe fewer)."""
@@ -282,6 +287,8 @@ def _worker(
     ("segment", number, rows, invalid rows); then report ("ok", rows, tags), or the
     reason the file is rejected."""
     me, first, end = plan.worker, plan.starts[0], plan.end
+    if plan.first_segment is not None and job.niceness:
+        os.nice(job.niceness)
     table: Table | None = None
     part = 0
     stage = Stage(plan.files[0], create=True)
