@@ -78,10 +78,11 @@ def run(spec: dict[str, Any]) -> int:
     estimated = table.estimated_rows or 0
     workers = int(spec.get("workers", 1)) if estimated >= PARALLEL_FROM_ROWS else 1
     segments = int(spec.get("segments", 0))
-    niceness = int(spec.get("worker_niceness", 0)) if segments and workers > 1 else 0
-    job = _Job(kind, source, limits, checker, estimated, id_start(), id_start(), niceness)
-    if segments and workers > 1:
+    niceness = 0
+    if segments and workers > 1:  # the runner writes segments while the workers check
+        niceness = int(spec.get("worker_niceness", 0))
         sys.stderr.write(f"workers: {workers}, niceness +{niceness}\n")
+    job = _Job(kind, source, limits, checker, estimated, id_start(), id_start(), niceness)
     try:
         if workers <= 1:
             stage = Stage(path, create=True)
