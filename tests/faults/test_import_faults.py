@@ -3,8 +3,10 @@ imports of overlapping files racing each other. Nothing is ever half-written."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -90,45 +92,136 @@ def poll(
     raise AssertionError(f"import {job_id} never reached the state waited for: {job}")
 
 
+def processes_under(pid: int) -> dict[int, tuple[int, int, bytes]]:
+    """The processes descending from ``pid``: pid -> (parent, start time, command line)."""
+    found: dict[int, tuple[int, int, bytes]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:  # ended meanwhile
+            continue
+        found[int(entry.name)] = (int(fields[1]), int(fields[19]), command)
+    under: dict[int, tuple[int, int, bytes]] = {}
+    parents = {pid}
+    while parents:
+        children = {p: info for p, info in found.items() if info[0] in parents}
+        under.update(children)
+        parents = set(children)
+    return under
+
+
+def parsing_workers(server_pid: int, timeout: float = 60) -> list[int]:
+    """The parsing workers of the server's import, first worker first, once both run: the
+    forked children of the parsing child (``kontak.import_job.stage``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        under = processes_under(server_pid)
+        for pid, (_, _, command) in under.items():
+            if b"kontak.import_job.stage" in command:
+                workers = [
+                    (start, p)
+                    for p, (parent, start, cmd) in under.items()
+                    if parent == pid and cmd == command
+                ]
+                if len(workers) == 2:
+                    return [p for _, p in sorted(workers)]
+        time.sleep(0.005)
+    raise AssertionError("the import's parsing workers never started")
+
+
+def wait_until_busy(pid: int, ticks: int = 3, timeout: float = 60) -> None:
+    """Wait until process ``pid`` has used ``ticks`` clock ticks of CPU (what it does first
+    is done: a worker asks to die with its parent before anything else)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        if int(fields[11]) + int(fields[12]) >= ticks:  # utime + stime
+            return
+        time.sleep(0.002)
+    raise AssertionError(f"process {pid} never got going")
+
+
+def wait_for_line(log: Path, pattern: str, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(pattern, log.read_text(encoding="utf-8"))
+        if found:
+            return found.group(0)
+        time.sleep(0.01)
+    raise AssertionError(f"the server never logged {pattern!r}: {log.read_text()[-2000:]}")
+
+
+def gone(pid: int, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state == "Z":  # ended, its parent (init) not yet told
+            return True
+        time.sleep(0.02)
+    return False
+
+
 @pytest.mark.parametrize("moment", ["while parsing", "while streaming", "while writing"])
 def test_server_killed_mid_import_leaves_no_contact_and_a_failed_job(
-    settings: Settings, admin: Member, moment: str
+    settings: Settings, admin: Member, moment: str, tmp_path: Path
 ) -> None:
-    # "while streaming": the rows checked first are being written as the rest is checked
+    # "while streaming": the rows checked first are written as the rest is checked
     # (import_job.stream); "while writing": streaming off, every row checked, the write
     # under way.
     settings = settings.model_copy(update={"stream_imports": moment != "while writing"})
     data = phones_csv(0, 200_000)
     headers = admin.headers
-    with (
-        server(settings) as (process, base),
-        httpx2.Client(base_url=base, headers=headers, timeout=60) as http,
-    ):
-        job = http.post("/api/v1/imports", files={"file": ("big.csv", data)}).json()
-        if moment == "while parsing":
-            poll(
-                http,
-                job["id"],
-                lambda j: j["status"] == "processing" and j["rows_processed"] >= 20_000,
-            )
-        elif moment == "while streaming":
-            poll(
-                http,
-                job["id"],
-                lambda j: j["status"] == "processing" and j["rows_processed"] >= 120_000,
-            )
-        else:
-            poll(
-                http,
-                job["id"],
-                lambda j: (
-                    j["status"] == "processing"
-                    and j["rows_total"] == 200_000
-                    and j["rows_processed"] == 200_000
-                ),
-            )
-        process.send_signal(signal.SIGKILL)
-        process.wait(10)
+    log = tmp_path / "serve.log"
+    stopped: list[int] = []
+    try:
+        with (
+            log.open("wb") as stderr,
+            server(settings, stderr=stderr) as (process, base),
+            httpx2.Client(base_url=base, headers=headers, timeout=60) as http,
+        ):
+            job = http.post("/api/v1/imports", files={"file": ("big.csv", data)}).json()
+            if moment == "while parsing":
+                poll(
+                    http,
+                    job["id"],
+                    lambda j: j["status"] == "processing" and j["rows_processed"] >= 20_000,
+                )
+            elif moment == "while streaming":
+                # Not a race against the clock (200k rows take ~2 s): the second worker is
+                # stopped, so the file is never all checked, while the first worker's
+                # segments are written as they come, into the open transaction.
+                second = parsing_workers(process.pid)[1]
+                wait_until_busy(second)
+                os.kill(second, signal.SIGSTOP)
+                stopped.append(second)
+                wait_for_line(log, r"segment \d+ \(\d+ rows\) written")
+                assert http.get(f"/api/v1/imports/{job['id']}").json()["status"] == "processing"
+            else:
+                poll(
+                    http,
+                    job["id"],
+                    lambda j: (
+                        j["status"] == "processing"
+                        and j["rows_total"] == 200_000
+                        and j["rows_processed"] == 200_000
+                    ),
+                )
+            process.send_signal(signal.SIGKILL)
+            process.wait(10)
+        # The parsing child dies with the server, and its workers with it, even a stopped
+        # one (before: the workers went on checking for nobody, or stayed stopped).
+        for pid in stopped:
+            assert gone(pid), f"parsing worker {pid} outlived the killed server"
+    finally:
+        for pid in stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     with (
         server(settings) as (_, base),
@@ -139,6 +232,7 @@ def test_server_killed_mid_import_leaves_no_contact_and_a_failed_job(
         if ended["status"] == "completed":
             # The kill came after the commit: the job says so (it is written in the same
             # transaction as the contacts), and every row is there.
+            assert moment != "while streaming"
             assert ended["created"] == 200_000
             assert listed
             return

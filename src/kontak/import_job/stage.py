@@ -288,6 +288,7 @@ def _worker(
     ("segment", number, rows, invalid rows); then report ("ok", rows, tags), or the
     reason the file is rejected."""
     me, first, end = plan.worker, plan.starts[0], plan.end
+    _die_with_parent()  # not inherited through fork: a killed child leaves no worker behind
     if plan.first_segment is not None and job.niceness:
         os.nice(job.niceness)
     table: Table | None = None
@@ -398,7 +399,9 @@ def _cap_memory(megabytes: int) -> None:
 
 
 def _die_with_parent() -> None:
-    """Linux: end this child when its parent dies (a killed server leaves no parser behind)."""
+    """Linux: end this process when its parent dies (a killed server leaves no parser or
+    parsing worker behind)."""
+    parent = os.getppid()
     try:
         import ctypes
 
@@ -406,7 +409,9 @@ def _die_with_parent() -> None:
         pr_set_pdeathsig = 1
         libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
     except (OSError, AttributeError):
-        pass
+        return
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os._exit(1)
 
 
 def _quiet_collector() -> None:
