@@ -135,6 +135,7 @@ class StreamedWrite:
             self._thread = None
 
     def _run(self) -> None:
+        idle = time.monotonic()
         while (item := self._segments.get()) is not None:
             number, rows, invalid, path = item
             if self.given_up:
@@ -142,12 +143,16 @@ class StreamedWrite:
             if invalid:
                 self._give_up(f"segment {number} holds invalid rows")
                 continue
+            # How long the writer waited for this segment (none: it was behind): what
+            # tells whether the segments' sizes keep it busy.
+            waited = time.monotonic() - idle if self._session is not None else 0.0
             try:
-                self._write(number, rows, path)
+                self._write(number, rows, path, waited)
             except Exception as exc:
                 if not bulk.is_database_error(exc):
                     log.exception("import: the streamed write failed")
                 self._give_up(f"segment {number}: {type(exc).__name__}")
+            idle = time.monotonic()
 
     def _give_up(self, why: str) -> None:
         log.info("import: streamed write given up (%s); the file is applied whole", why)
@@ -186,7 +191,7 @@ class StreamedWrite:
         self._started = time.monotonic()
         return session
 
-    def _write(self, number: int, rows: int, path: Path) -> None:
+    def _write(self, number: int, rows: int, path: Path, waited: float) -> None:
         session = self._session or self._begin()
         started = time.monotonic()
         stage = Stage(path)
@@ -207,4 +212,10 @@ class StreamedWrite:
         finally:
             stage.close()
         self._rows += rows
-        log.info("import: segment %d (%d rows) written in %.2f s", number, rows, elapsed(started))
+        log.info(
+            "import: segment %d (%d rows) written in %.2f s, after %.2f s waiting for it",
+            number,
+            rows,
+            elapsed(started),
+            waited,
+        )
