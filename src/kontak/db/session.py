@@ -40,6 +40,15 @@ _HOLDS_LOCK = "kontak_holds_write_lock"
 # of index pages through the 2 MiB cache, again and again (~100 ms, 6.8 ms per create on
 # average); with 64 MiB the pages stay cached (1.0 ms per create on average, p99 13 ms).
 DEFAULT_CACHE_MB = 64
+# The page size of a database Kontak creates (SQLite's default is 4 KiB). Its B-trees are
+# wide-keyed (every index starts with the organization's 26-character id); with bigger pages
+# they are shallower and split less often, but every page a commit changes goes whole into
+# the WAL. Measured (CLI import of 1M rows, alternated pairs; single creates by wrk, one
+# connection): 8 KiB imported in 6% less time (a segment's write alone ~8% less CPU) and
+# created ~3% fewer contacts a second; 16 KiB imported in 15% less time but created ~12%
+# fewer. A database created with another page size keeps it (changing it takes a VACUUM
+# outside WAL mode).
+PAGE_SIZE = 8192
 
 
 def make_engine(
@@ -181,6 +190,7 @@ def _sqlite_engine(
         # Take transaction control away from the driver so that BEGIN is ours (see module doc).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA page_size={PAGE_SIZE}")  # a new database only; before WAL
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
