@@ -44,7 +44,7 @@ DEFAULT_CACHE_MB = 64
 # wide-keyed (every index starts with the organization's 26-character id); with bigger pages
 # they are shallower and split less often, but every page a commit changes goes whole into
 # the WAL. Measured (CLI import of 1M rows, alternated pairs; single creates by wrk, one
-# connection): 8 KiB imported in 6% less time (a segment's write alone ~8% less CPU) and
+# connection): 8 KiB imported in 12% less time (a segment's write alone ~8% less CPU) and
 # created ~3% fewer contacts a second; 16 KiB imported in 15% less time but created ~12%
 # fewer. A database created with another page size keeps it (changing it takes a VACUUM
 # outside WAL mode).
