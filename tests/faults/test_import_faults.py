@@ -98,6 +98,12 @@ def is_over(job: dict[str, Any]) -> bool:
     return job["status"] in ("completed", "rejected", "failed")
 
 
+def stat_fields(pid: int) -> list[str]:
+    """``/proc/PID/stat`` after the command name: [0] state, [1] parent, [11] user and
+    [12] system clock ticks, [19] start time. OSError once the process is gone."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def processes_under(pid: int) -> dict[int, tuple[int, int, bytes]]:
     """The processes descending from ``pid``: pid -> (parent, start time, command line)."""
     found: dict[int, tuple[int, int, bytes]] = {}
@@ -105,7 +111,7 @@ def processes_under(pid: int) -> dict[int, tuple[int, int, bytes]]:
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            fields = stat_fields(int(entry.name))
             command = (entry / "cmdline").read_bytes()
         except OSError:  # ended meanwhile
             continue
@@ -143,8 +149,8 @@ def wait_until_busy(pid: int, ticks: int = 3, timeout: float = 60) -> None:
     is done: a worker asks to die with its parent before anything else)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        if int(fields[11]) + int(fields[12]) >= ticks:  # utime + stime
+        fields = stat_fields(pid)
+        if int(fields[11]) + int(fields[12]) >= ticks:
             return
         time.sleep(0.002)
     raise AssertionError(f"process {pid} never got going")
@@ -164,7 +170,7 @@ def gone(pid: int, timeout: float = 10) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            state = stat_fields(pid)[0]
         except OSError:
             return True
         if state == "Z":  # ended, its parent (init) not yet told
