@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
+from sqlalchemy.exc import IntegrityError
 
+from kontak.db import search_index
 from kontak.db.base import Base, include_name
 from kontak.db.migrate import MIGRATIONS_DIR, downgrade, upgrade
 from kontak.db.session import make_engine
@@ -107,3 +111,193 @@ def test_migration_files_are_named_by_date_and_slug() -> None:
         assert len(date) == 10, name
         assert date[4] == date[7] == "-", name
         assert slug, name
+
+
+def _sqlite_state(path: Path) -> dict[str, Any]:
+    """What migration 0009 must keep: every row with its rowid, the search indexes' answers
+    and health, the triggers; and the identity indexes' columns, which it changes."""
+    raw = sqlite3.connect(path, isolation_level=None)
+    try:
+        state: dict[str, Any] = {
+            table: raw.execute(f"SELECT rowid, * FROM {table} ORDER BY rowid").fetchall()
+            for table in ("contact", "social_account", "contact_tag")
+        }
+        state["found"] = raw.execute(
+            "SELECT c.id FROM contact_search s JOIN contact c ON c.rowid = s.rowid"
+            " WHERE contact_search MATCH 'bud' ORDER BY c.id"
+        ).fetchall()
+        state["found_social"] = raw.execute(
+            "SELECT a.id FROM social_search s JOIN social_account a ON a.rowid = s.rowid"
+            " WHERE social_search MATCH 'bud' ORDER BY a.id"
+        ).fetchall()
+        for fts in ("contact_search", "social_search"):  # raises when an index is wrong
+            raw.execute(f"INSERT INTO {fts} ({fts}, rank) VALUES ('integrity-check', 1)")
+        assert raw.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        state["triggers"] = raw.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
+        ).fetchall()
+        state["keys"] = {
+            table: sorted(
+                tuple(c for _seq, _cid, c in raw.execute(f"PRAGMA index_info('{name}')"))
+                for _s, name, unique, *_ in raw.execute(f"PRAGMA index_list('{table}')")
+                if unique or not name.startswith("sqlite_")
+            )
+            for table in ("contact", "social_account", "contact_tag")
+        }
+        return state
+    finally:
+        raw.close()
+
+
+def test_sqlite_identity_keys_turn_around_keeping_rowids_search_and_cascades(
+    tmp_path: Path,
+) -> None:
+    # Migration 0009 rebuilds contact and social_account on SQLite: the rows keep their
+    # rowids (the full-text indexes point at them), nothing cascades while the old table
+    # is dropped, and the new keys enforce the same identity.
+    path = tmp_path / "kontak.db"
+    url = f"sqlite:///{path}"
+    upgrade(url, "0008")
+    raw = sqlite3.connect(path, isolation_level=None)
+    raw.execute("PRAGMA foreign_keys = ON")
+    for org in ("o1", "o2"):
+        raw.execute(
+            "INSERT INTO organization (id, slug, name, default_region, created_at)"
+            " VALUES (?, ?, ?, 'ID', '2026-01-01')",
+            (org, org, org),
+        )
+        raw.execute(
+            "INSERT INTO tag (id, organization_id, name, created_at)"
+            " VALUES (?, ?, 'vip', '2026-01-01')",
+            (f"t-{org}", org),
+        )
+    for n in range(40):
+        org = "o1" if n % 4 else "o2"
+        cid = f"c{n:03d}"
+        raw.execute(
+            "INSERT INTO contact (id, organization_id, name, email_key, phone, custom_fields,"
+            " source, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, '{}', 'test', '2026-01-01', '2026-01-01')",
+            (cid, org, f"{'Budi' if n % 3 else 'Siti'} {n}", f"u{n}@contoh.id", f"+6281{n:08d}"),
+        )
+        raw.execute(
+            "INSERT INTO social_account (id, organization_id, contact_id, platform, handle,"
+            " handle_key) VALUES (?, ?, ?, 'instagram', ?, ?)",
+            (f"s{n:03d}", org, cid, f"budi_{n}", f"budi_{n}"),
+        )
+        raw.execute(
+            "INSERT INTO contact_tag (contact_id, tag_id, organization_id) VALUES (?, ?, ?)",
+            (cid, f"t-{org}", org),
+        )
+    raw.close()
+    engine = make_engine(url)
+    try:
+        search_index.catch_up(engine)  # the rows go into the full-text indexes
+    finally:
+        engine.dispose()
+    raw = sqlite3.connect(path, isolation_level=None)
+    raw.execute("PRAGMA foreign_keys = ON")
+    raw.execute("DELETE FROM contact WHERE id IN ('c003', 'c010', 'c011')")  # rowid gaps
+    raw.close()
+    before = _sqlite_state(path)
+    assert before["keys"] == {
+        "contact": [
+            ("id",),
+            ("organization_id", "email_key"),
+            ("organization_id", "id"),
+            ("organization_id", "phone"),
+        ],
+        "social_account": [("contact_id",), ("id",), ("organization_id", "platform", "handle_key")],
+        "contact_tag": [("contact_id", "tag_id"), ("organization_id", "tag_id")],
+    }
+
+    upgrade(url)
+
+    after = _sqlite_state(path)
+    assert after["keys"] == {
+        "contact": [
+            ("email_key", "organization_id"),
+            ("id",),
+            ("organization_id", "id"),
+            ("phone", "organization_id"),
+        ],
+        "social_account": [("contact_id",), ("handle_key", "platform", "organization_id"), ("id",)],
+        "contact_tag": [("contact_id", "tag_id"), ("tag_id",)],
+    }
+    assert len(after["contact"]) == 37
+    assert len(after["contact_tag"]) == 37
+    for kept in ("contact", "social_account", "contact_tag", "found", "found_social", "triggers"):
+        assert after[kept] == before[kept], kept
+    raw = sqlite3.connect(path, isolation_level=None)
+    raw.execute("PRAGMA foreign_keys = ON")
+    with pytest.raises(sqlite3.IntegrityError):  # same organization, same email
+        raw.execute(
+            "INSERT INTO contact (id, organization_id, name, email_key, custom_fields, source,"
+            " created_at, updated_at) VALUES ('x', 'o1', 'X', 'u1@contoh.id', '{}', 't', '', '')"
+        )
+    raw.execute(  # another organization may hold it
+        "INSERT INTO contact (id, organization_id, name, email_key, custom_fields, source,"
+        " created_at, updated_at) VALUES ('x', 'o2', 'X', 'u1@contoh.id', '{}', 't', '', '')"
+    )
+    raw.execute("DELETE FROM contact WHERE id = 'c001'")  # cascades as before
+    assert raw.execute("SELECT count(*) FROM contact_tag WHERE contact_id = 'c001'").fetchone() == (
+        0,
+    )
+    assert raw.execute(
+        "SELECT count(*) FROM social_account WHERE contact_id = 'c001'"
+    ).fetchone() == (0,)
+    raw.execute("DELETE FROM contact WHERE id IN ('c001', 'x')")
+    raw.close()
+
+    downgrade(url, "0008")
+    back = _sqlite_state(path)
+    assert back["keys"] == before["keys"]
+    assert back["contact"] == [r for r in before["contact"] if r[1] != "c001"]
+    assert back["found"] == [r for r in before["found"] if r != ("c001",)]
+
+
+def test_postgresql_identity_keys_turn_around_with_the_rows_kept() -> None:
+    url, admin, name = create_postgres_database()
+    try:
+        upgrade(url, "0008")
+        engine = make_engine(url)
+        insert = (
+            "INSERT INTO contact (id, organization_id, name, email_key, phone, custom_fields,"
+            " source, created_at, updated_at) VALUES (%s, %s, 'Budi', 'budi@contoh.id',"
+            " %s, '{}', 'api', now(), now())"
+        )
+        try:
+            with engine.begin() as conn:
+                for org in ("o1", "o2"):
+                    conn.exec_driver_sql(
+                        "INSERT INTO organization (id, slug, name, default_region, created_at)"
+                        " VALUES (%s, %s, %s, 'ID', now())",
+                        (org, org, org),
+                    )
+                conn.exec_driver_sql(insert, ("c1", "o1", "+6281234567890"))
+            upgrade(url)
+            with engine.connect() as conn:
+                keys = (
+                    conn.exec_driver_sql(
+                        "SELECT conname FROM pg_constraint WHERE contype = 'u'"
+                        " AND conrelid = 'contact'::regclass ORDER BY conname"
+                    )
+                    .scalars()
+                    .all()
+                )
+                assert keys == [
+                    "uq_contact_email_key_organization_id",
+                    "uq_contact_phone_organization_id",
+                ]
+                assert conn.exec_driver_sql("SELECT id FROM contact").scalars().all() == ["c1"]
+            with engine.begin() as conn:  # another organization may hold the same keys
+                conn.exec_driver_sql(insert, ("c2", "o2", "+6281234567890"))
+            with pytest.raises(IntegrityError), engine.begin() as conn:
+                conn.exec_driver_sql(insert, ("c3", "o1", "+6281299999999"))
+            downgrade(url, "0008")
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql("SELECT count(*) FROM contact").scalar() == 2
+        finally:
+            engine.dispose()
+    finally:
+        drop_postgres_database(admin, name)

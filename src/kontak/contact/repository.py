@@ -102,6 +102,9 @@ def find_conflicts(
             SocialAccount.contact_id, SocialAccount.platform, SocialAccount.handle
         ).where(
             SocialAccount.organization_id == organization_id,
+            # The handles first: SQLite descends the (handle_key, platform, organization_id)
+            # index for them; it cannot for the pairs, and would scan the accounts.
+            SocialAccount.handle_key.in_(sorted({key for _platform, key in socials})),
             tuple_(SocialAccount.platform, SocialAccount.handle_key).in_(list(socials)),
         )
         if exclude_id:

@@ -11,17 +11,10 @@ from kontak.db.models import ContactTag, Tag
 
 
 def list_with_counts(session: Session, organization_id: str) -> list[tuple[Tag, int]]:
-    counts = (
-        select(ContactTag.tag_id, func.count().label("n"))
-        .where(ContactTag.organization_id == organization_id)
-        .group_by(ContactTag.tag_id)
-        .subquery()
-    )
+    # Counted per tag on the links' tag_id index (a tag's links are its organization's).
+    count = select(func.count()).where(ContactTag.tag_id == Tag.id).scalar_subquery()
     rows = session.execute(
-        select(Tag, func.coalesce(counts.c.n, 0))
-        .outerjoin(counts, counts.c.tag_id == Tag.id)
-        .where(Tag.organization_id == organization_id)
-        .order_by(Tag.name)
+        select(Tag, count).where(Tag.organization_id == organization_id).order_by(Tag.name)
     )
     return [(tag, int(n)) for tag, n in rows]
 
