@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
+from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kontak.import_job.staging import _json_strings, cells_from, cells_text
+from kontak.import_job.staging import (
+    ROWS_PER_INSERT,
+    Stage,
+    _json_strings,
+    cells_from,
+    cells_text,
+)
 
 
 @given(st.lists(st.text()))
@@ -33,3 +42,78 @@ def test_tags_that_need_escaping_are_written_as_json_writes_them() -> None:
     for values in (['a"b'], ["a", 'b"'], ["a\\b"], ["tab\there"], ["x", "\u2028"], ["vip", "b2b"]):
         expected = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
         assert _json_strings(values) == expected, values
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(
+                st.one_of(st.none(), st.text(max_size=8)), min_size=6, max_size=6
+            ),
+            st.integers(0, 3),
+            st.booleans(),
+            st.lists(st.sampled_from(["vip", "baru", "reseller"]), max_size=2),
+        ),
+        max_size=300,
+    )
+)
+def test_staged_records_are_stored_exactly_and_in_order(
+    rows: list[tuple[list[Any], int, bool, list[str]]],
+) -> None:
+    # The staging writes put up to ROWS_PER_INSERT rows in one statement: whatever the
+    # count (none, fewer, a multiple, one more), every record lands once, in its order.
+    with tempfile.TemporaryDirectory() as folder:
+        stage = Stage(Path(folder) / "stage.db", create=True)
+        try:
+            expected: dict[str, list[tuple[Any, ...]]] = {
+                "row": [],
+                "key": [],
+                "error": [],
+                "tag_link": [],
+            }
+            for n, (values, keys, bad, tags) in enumerate(rows, start=2):
+                row = (n, f"cells {n}", 0 if bad else 1, f"id{n}", *values, "", "")
+                key_rows = [
+                    (n, "instagram", f"h{n}_{k}", f"H{n}_{k}", f"s{n}_{k}") for k in range(keys)
+                ]
+                errors = [(n, "Email", values[1], "bad", None)] if bad else []
+                stage.add((row, key_rows, errors, tags))
+                expected["row"].append(row)
+                expected["key"].extend(key_rows)
+                expected["error"].extend(errors)
+                expected["tag_link"].extend((n, t) for t in tags)
+                if n % 97 == 0:  # flushes of odd sizes too
+                    stage.flush()
+            stage.flush()
+            for table, records in expected.items():
+                stored = stage.db.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
+                assert stored == records, table
+        finally:
+            stage.close()
+
+
+def test_a_flush_holds_many_statements_of_rows_and_a_remainder() -> None:
+    assert ROWS_PER_INSERT > 1
+    with tempfile.TemporaryDirectory() as folder:
+        stage = Stage(Path(folder) / "stage.db", create=True)
+        try:
+            count = ROWS_PER_INSERT * 3 + 5
+            for n in range(count):
+                stage.add(
+                    (
+                        (n, "c", 1, f"id{n}", "Budi", None, None, None, None, None, "", ""),
+                        [],
+                        [],
+                        ["vip"],
+                    )
+                )
+            stage.flush()
+            assert stage.db.execute("SELECT count(*), min(row), max(row) FROM row").fetchone() == (
+                count,
+                0,
+                count - 1,
+            )
+            assert stage.db.execute("SELECT count(*) FROM tag_link").fetchone() == (count,)
+        finally:
+            stage.close()
