@@ -48,9 +48,7 @@ def test_tags_that_need_escaping_are_written_as_json_writes_them() -> None:
 @given(
     st.lists(
         st.tuples(
-            st.lists(
-                st.one_of(st.none(), st.text(max_size=8)), min_size=6, max_size=6
-            ),
+            st.lists(st.one_of(st.none(), st.text(max_size=8)), min_size=6, max_size=6),
             st.integers(0, 3),
             st.booleans(),
             st.lists(st.sampled_from(["vip", "baru", "reseller"]), max_size=2),
