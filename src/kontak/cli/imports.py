@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 
 import typer
@@ -76,28 +77,39 @@ def import_file(
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            run_job(settings, sessions, job.id, on_progress=progress, claimed=True)
+            upkeep = run_job(
+                settings, sessions, job.id, on_progress=progress, claimed=True, defer_upkeep=True
+            )
         with transaction(settings, write=False) as session:
             organization = account_service.get_organization(session, org)
             final = service.get(session, organization, job.id)
             duplicates = service.duplicates(session, settings, organization, job.id)
             errors = service.errors(session, settings, organization, job.id)
+        if as_json:
+            out(
+                json.dumps(
+                    {
+                        "job": final.model_dump(mode="json"),
+                        "duplicates": duplicates.model_dump(mode="json"),
+                        "errors": [e.model_dump(mode="json") for e in errors],
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        else:
+            _print_result(final.status, final.message or "", duplicates, errors)
+        if upkeep is not None:
+            # The outcome is known and shown; the new contacts are searchable already
+            # (unindexed rows are read directly) and are indexed before the command ends.
+            with (
+                err.status("Indexing the new contacts for search…")
+                if not as_json
+                else nullcontext()
+            ):
+                upkeep()
     finally:
         dispose(engine)
 
-    if as_json:
-        out(
-            json.dumps(
-                {
-                    "job": final.model_dump(mode="json"),
-                    "duplicates": duplicates.model_dump(mode="json"),
-                    "errors": [e.model_dump(mode="json") for e in errors],
-                },
-                ensure_ascii=False,
-            )
-        )
-    else:
-        _print_result(final.status, final.message or "", duplicates, errors)
     if final.status == "completed":
         return
     if final.status == "rejected" and not final.rows_total:
