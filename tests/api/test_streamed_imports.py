@@ -27,8 +27,9 @@ from kontak.db.base import utcnow
 from kontak.db.models import Organization
 from kontak.db.session import session_scope
 from kontak.import_job import repository, service, stage
-from kontak.import_job.paths import job_dir, progress_path, write_progress
+from kontak.import_job.paths import job_dir, progress_path, stage_path, write_progress
 from kontak.import_job.runner import WORKER_ID, recover, run_job
+from kontak.import_job.staging import Stage
 from tests.conftest import count_contacts
 from tests.factories import Member, make_member
 from tests.files import csv_bytes
@@ -173,6 +174,16 @@ def test_a_big_clean_file_is_written_as_checked_with_the_same_contacts(
     assert (after["status"], after["created"]) == ("completed", N)
     assert (streamed["rows_total"], streamed["rows_processed"]) == (N, N)
     assert streamed["in_file"] == streamed["errors"] == []
+    # Once committed, its rows are never needed again: the staging file was not assembled
+    # from the segments (and names none), the non-streamed one holds every row.
+    for job, held in ((streamed, 0), (after, N)):
+        staged = Stage(stage_path(settings, job["id"]))
+        try:
+            assert staged.pending_segments() == []
+            assert staged.db.execute("SELECT COUNT(*) FROM row").fetchone()[0] == held
+            assert staged.meta("headers") == list(HEADER)
+        finally:
+            staged.close()
     kept = stored(engine, "acme")
     assert len(kept) == N
     assert kept == stored(engine, "beta")  # in file order, socials and tags included

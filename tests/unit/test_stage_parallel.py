@@ -19,6 +19,7 @@ from kontak.files.table import Limits
 from kontak.ids import id_start
 from kontak.import_job import stage
 from kontak.import_job.checks import RowChecker
+from kontak.import_job.staging import Stage
 from tests.files import csv_bytes, xlsx_bytes
 
 ROWS = stage.PARALLEL_FROM_ROWS + 3 * stage.CHUNK_ROWS + 17  # several chunks, a short last one
@@ -53,6 +54,14 @@ def dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
                 " WHERE lead IS NOT NULL"
             ).fetchall(),
         }
+    finally:
+        db.close()
+
+
+def indexes(path: Path) -> list[str]:
+    db = sqlite3.connect(path)
+    try:
+        return [n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")]
     finally:
         db.close()
 
@@ -101,7 +110,19 @@ def test_segments_are_announced_in_order_and_make_the_same_staging_file(
     assert [n for n, *_ in announced] == list(range(6))
     assert [p for *_, p in announced] == [str(stage.segment_path(cut, n)) for n in range(6)]
     assert sum(r for _, r, _, _ in announced) == ROWS
+    # The staging file names the segments and holds none of their rows until assembled.
+    staged = Stage(cut)
+    try:
+        assert staged.pending_segments() == [stage.segment_path(cut, n) for n in range(6)]
+        assert dump(cut)["row"] == []
+        assert staged.count_errors() == len(dump(one)["error"])  # the segments' own
+        staged.assemble()
+        assert staged.pending_segments() == []
+        staged.assemble()  # nothing left to do: no row twice
+    finally:
+        staged.close()
     assert dump(cut) == dump(one)  # assembled from the segments, in file order
+    assert indexes(cut) == indexes(one)
     invalid = sum(e for _, _, e, _ in announced)
     assert invalid == len({r[0] for r in dump(one)["error"]}) > 0
     segments = [dump(stage.segment_path(cut, n))["row"] for n, *_ in announced]
@@ -121,7 +142,7 @@ def test_a_file_shorter_than_estimated_announces_its_last_segments_empty(
     # The estimate says four times the rows: the second worker's run starts past the end.
     job = stage._Job("csv", source, limits, checker, 4 * ROWS, id_start(), id_start())
     try:
-        count, _tags = stage._in_parallel(job, table, target, 2, 4)
+        count, _tags, pending = stage._in_parallel(job, table, target, 2, 4)
     finally:
         table.close()
     assert count == ROWS
@@ -130,7 +151,8 @@ def test_a_file_shorter_than_estimated_announces_its_last_segments_empty(
     assert sorted(rows_of) == [0, 1, 2, 3]
     assert sum(rows_of.values()) == ROWS
     assert rows_of[3] == 0
-    assert all(stage.segment_path(target, n).exists() for n in range(4))
+    assert pending == [stage.segment_path(target, n).name for n in range(4)]
+    Stage.append(target, [stage.segment_path(target, n) for n in range(4)])
     assert len(dump(target)["row"]) == ROWS
 
 

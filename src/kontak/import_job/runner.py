@@ -115,8 +115,11 @@ def run_job(
 
             outcome = stream.finish(rows, stage, record) if stream is not None else None
             if outcome is not None:
+                stage.settle()  # its rows are committed: nobody reads them again
                 keep(stage, outcome)
             else:
+                # A streamed write given up or rolled back needs the rows its segments hold.
+                stage.assemble()
                 _set(sessions, job_id, rows_total=rows, rows_processed=rows)
                 outcome = apply(
                     sessions,

@@ -95,9 +95,9 @@ def run(spec: dict[str, Any]) -> int:
                 stage.flush()
             finally:
                 stage.close()
-            tags = stage.tags
+            tags, pending = stage.tags, list[str]()
         else:
-            count, tags = _in_parallel(job, table, path, workers, segments)
+            count, tags, pending = _in_parallel(job, table, path, workers, segments)
     finally:
         table.close()
     if count == 0:
@@ -114,6 +114,7 @@ def run(spec: dict[str, Any]) -> int:
                 "delimiter": table.delimiter,
             },
             tags,
+            pending,
         )
     finally:
         stage.close()
@@ -155,7 +156,7 @@ class _Job:
 
 def _in_parallel(
     job: _Job, table: Table, path: Path, workers: int, segments: int = 0
-) -> tuple[int, set[str]]:
+) -> tuple[int, set[str], list[str]]:
     """Stage the file with ``workers`` forked processes (both cores). Each takes a run of
     consecutive chunks (``CHUNK_ROWS`` rows each; the file's estimated size splits them,
     the last worker takes whatever is left) and writes staging files of its own, appended
@@ -221,10 +222,9 @@ def _in_parallel(
             process.join()
         if per_worker:
             Stage(path, create=True).close()
-            Stage.append(path, [f for run in files for f in run])
-        else:
-            Stage.append(path, [f for run in files[1:] for f in run])
-        return count, tags
+            return count, tags, [f.name for run in files for f in run]
+        Stage.append(path, [f for run in files[1:] for f in run])
+        return count, tags, []
     finally:
         for process in processes:
             if process.is_alive():
