@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from kontak.account.secrets import hash_token
+from kontak.db.models import ApiToken, User
+from kontak.db.session import session_scope
 from tests.factories import Member, contact_payload, make_member
 
 URL = "/api/v1/contacts"
@@ -113,3 +117,33 @@ def test_a_refused_create_keeps_nothing_of_its_transaction(api: TestClient) -> N
     assert {c["field"] for c in taken.json()["conflicts"]} >= {"phone"}
     # The tag the refused create made before its insert failed went with its rollback.
     assert [t["name"] for t in api.get("/api/v1/tags").json()] == ["vip"]
+
+
+def test_a_deleted_token_or_user_is_refused_at_the_very_next_request(
+    client: TestClient, admin: Member, sessions: sessionmaker[Session]
+) -> None:
+    # The sign-in reads the token on every request (no cache to outlive a revocation).
+    agent = make_member(sessions, "agent@acme.co.id", org="acme", role="agent")
+    second = make_member(sessions, "agent2@acme.co.id", org="acme", role="agent")
+    assert client.get(URL, headers=agent.headers).status_code == 200
+    assert client.get(URL, headers=second.headers).status_code == 200
+    with session_scope(sessions, write=True) as session:
+        session.execute(delete(ApiToken).where(ApiToken.token_hash == hash_token(agent.token)))
+        session.execute(delete(User).where(User.email == second.email))
+    for member in (agent, second):
+        refused = client.post(URL, json=contact_payload(), headers=member.headers)
+        assert refused.status_code == 401
+        assert "unknown or revoked" in refused.json()["detail"]
+    assert client.get(URL, headers=admin.headers).json()["items"] == []
+
+
+def test_a_changed_role_applies_to_the_very_next_request(
+    client: TestClient, admin: Member, sessions: sessionmaker[Session]
+) -> None:
+    agent = make_member(sessions, "agent@acme.co.id", org="acme", role="agent")
+    created = client.post(URL, json=contact_payload(), headers=agent.headers).json()
+    item = f"{URL}/{created['id']}"
+    assert client.delete(item, headers=agent.headers).status_code == 403
+    with session_scope(sessions, write=True) as session:
+        session.execute(update(User).where(User.email == agent.email).values(role="supervisor"))
+    assert client.delete(item, headers=agent.headers).status_code == 204

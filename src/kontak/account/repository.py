@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+import functools
+from typing import Any
+
+from sqlalchemy import Select, bindparam, select
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from kontak.db.models import ApiToken, Organization, User
 
@@ -24,21 +29,36 @@ def get_user(session: Session, user_id: str) -> User | None:
     return session.get(User, user_id)
 
 
-# Composed once: building a select with two joins costs SQLAlchemy more than running it
-# (~0.2 ms of the ~0.4 ms a sign-in took).
-_TOKEN_OWNER = (
-    select(User, Organization)
-    .join(ApiToken, ApiToken.user_id == User.id)
-    .join(Organization, Organization.id == ApiToken.organization_id)
-    .where(ApiToken.token_hash == bindparam("token_hash"))
-)
+def get_token_owner(connection: Connection, token_hash: str) -> tuple[User, Organization] | None:
+    """The user and organization of the token with ``token_hash``, in one Core statement
+    (every API request asks), as detached objects: the ORM's loading cost more than the
+    query (docs/benchmarks.md, session 16)."""
+    user_columns, org_columns, statement = _token_owner()
+    row = connection.execute(statement, {"token_hash": token_hash}).one_or_none()
+    if row is None:
+        return None
+    user = User(**{key: row[i] for i, key in enumerate(user_columns)})
+    org = Organization(**{key: row[len(user_columns) + i] for i, key in enumerate(org_columns)})
+    # As if loaded by a session that has since closed (every column is set).
+    make_transient_to_detached(user)
+    make_transient_to_detached(org)
+    return user, org
 
 
-def get_token_owner(session: Session, token_hash: str) -> tuple[User, Organization] | None:
-    """The user and organization of the token with ``token_hash``, in one query (every API
-    request asks)."""
-    row = session.execute(_TOKEN_OWNER, {"token_hash": token_hash}).one_or_none()
-    return None if row is None else (row[0], row[1])
+@functools.cache
+def _token_owner() -> tuple[tuple[str, ...], tuple[str, ...], Select[Any]]:
+    """The attribute names of the user's and the organization's columns, and the select of
+    both by token hash; composed once (composing it cost more than running it)."""
+    users = tuple(sa_inspect(User).column_attrs)
+    orgs = tuple(sa_inspect(Organization).column_attrs)
+    statement = (
+        select(*(a.columns[0] for a in users), *(a.columns[0] for a in orgs))
+        .select_from(ApiToken)
+        .join(User, User.id == ApiToken.user_id)
+        .join(Organization, Organization.id == ApiToken.organization_id)
+        .where(ApiToken.token_hash == bindparam("token_hash"))
+    )
+    return tuple(a.key for a in users), tuple(a.key for a in orgs), statement
 
 
 def add(session: Session, obj: Organization | User | ApiToken) -> None:

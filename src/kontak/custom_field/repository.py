@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, func, select
+from typing import Any
+
+from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from kontak.db.models import CustomField
@@ -15,8 +17,28 @@ _FIELDS = (
 )
 
 
+_SPECS = (
+    select(
+        CustomField.key,
+        CustomField.label,
+        CustomField.type,
+        CustomField.required,
+        CustomField.options,
+    )
+    .where(CustomField.organization_id == bindparam("organization_id"))
+    .order_by(CustomField.position, CustomField.key)
+)
+
+
 def list_fields(session: Session, organization_id: str) -> list[CustomField]:
     return list(session.scalars(_FIELDS, {"organization_id": organization_id}))
+
+
+def list_specs(session: Session, organization_id: str) -> list[Row[Any]]:
+    """(key, label, type, required, options) of each field, in order: what validating a
+    contact needs, read as plain rows (loading objects cost each create more than the
+    query; docs/benchmarks.md, session 16)."""
+    return list(session.execute(_SPECS, {"organization_id": organization_id}))
 
 
 def get_by_key(session: Session, organization_id: str, key: str) -> CustomField | None:

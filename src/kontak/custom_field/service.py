@@ -27,8 +27,8 @@ def list_fields(session: Session, org: Organization) -> list[CustomFieldRead]:
 def specs(session: Session, org_id: str) -> list[FieldSpec]:
     """What contact validation needs of each custom field."""
     return [
-        FieldSpec(f.key, f.label, f.type, f.required, tuple(f.options))
-        for f in repository.list_fields(session, org_id)
+        FieldSpec(row.key, row.label, row.type, row.required, tuple(row.options))
+        for row in repository.list_specs(session, org_id)
     ]
 
 

@@ -33,6 +33,8 @@ from sqlalchemy.orm import Session, sessionmaker
 log = logging.getLogger(__name__)
 
 WRITE_OPTION = "kontak_write"
+# A connection that runs one read statement in no transaction of its own (single_read).
+SINGLE_READ_OPTION = "kontak_single_read"
 _HOLDS_LOCK = "kontak_holds_write_lock"
 
 # SQLite's default page cache is 2 MiB per connection. At a million contacts every ~15th
@@ -202,7 +204,10 @@ def _sqlite_engine(
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        if not conn.get_execution_options().get(WRITE_OPTION, False):
+        options = conn.get_execution_options()
+        if options.get(SINGLE_READ_OPTION, False):
+            return  # no BEGIN: the one statement is its own read transaction (single_read)
+        if not options.get(WRITE_OPTION, False):
             conn.exec_driver_sql("BEGIN")
             _fresh_schema(conn)
             return
@@ -277,6 +282,18 @@ def session_scope(factory: sessionmaker[Session], *, write: bool = False) -> Ite
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def single_read(engine: Engine) -> Iterator[Connection]:
+    """A pooled connection for ONE read statement, run in no transaction of its own: on
+    SQLite without ``BEGIN`` (a lone statement is its own read transaction, as consistent
+    as one in a ``BEGIN``), on PostgreSQL in the driver's implicit transaction, rolled back
+    when the connection goes back to the pool. Every API request's sign-in reads this way:
+    the ``BEGIN``, the schema check and the ``COMMIT`` of a session cost it more than its
+    query (docs/benchmarks.md, session 16). Not for two statements that must agree."""
+    with engine.connect() as connection:
+        yield connection.execution_options(**{SINGLE_READ_OPTION: True})
 
 
 class Checkpointer:

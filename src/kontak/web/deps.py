@@ -24,7 +24,7 @@ from kontak.account import service as account_service
 from kontak.account.roles import Permission, require
 from kontak.account.service import Principal
 from kontak.db.models import Organization
-from kontak.db.session import session_scope
+from kontak.db.session import session_scope, single_read
 from kontak.errors import Forbidden, Unauthorized
 from kontak.web import session as web_session
 from kontak.web.i18n import negotiate
@@ -62,24 +62,21 @@ def one_trip(route: Callable[P, T]) -> Callable[P, Awaitable[T]]:
 @contextmanager
 def transaction(request: Request, org: Organization) -> Iterator[tuple[Session, Organization]]:
     """The request's one transaction, committed when the block ends without an error, and
-    the organization of its sign-in in it (joined without a query)."""
+    the organization of its sign-in, detached: the routes read its columns (its id, its
+    region) and never change it, so it is not joined to the session."""
     write = request.method not in _READ_METHODS
     with session_scope(request.app.state.sessionmaker, write=write) as session:
-        yield session, session.merge(org, load=False)
+        yield session, org
 
 
 def get_principal(request: Request) -> Principal:
     """A bearer token, or (for the pages' own calls) the session cookie plus, on writes,
     the ``X-CSRF-Token`` header.
 
-    The look-up runs in a read session of its own, and its objects join the route's session
-    without a query (:func:`transaction`): on writes the request's write turn (SQLite: one
-    writer at a time) starts only with the route's own statements, not with the sign-in's."""
-    with session_scope(request.app.state.sessionmaker) as reading:
-        return _authenticate(request, reading)
-
-
-def _authenticate(request: Request, session: Session) -> Principal:
+    The look-up reads outside the route's transaction, and the route takes the principal's
+    organization as it is (:func:`transaction`): on writes the request's write turn (SQLite:
+    one writer at a time) starts only with the route's own statements. A token's look-up is
+    one statement on a connection of its own (``single_read``)."""
     header = request.headers.get("authorization", "")
     if not header:
         browser = web_session.read(request)
@@ -88,14 +85,16 @@ def _authenticate(request: Request, session: Session) -> Principal:
                 request.headers.get("x-csrf-token", ""), browser.csrf
             ):
                 raise Forbidden("The page is out of date (CSRF check failed); reload it.")
-            return account_service.principal_for_user(session, browser.user_id)
+            with session_scope(request.app.state.sessionmaker) as reading:
+                return account_service.principal_for_user(reading, browser.user_id)
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized(
             "Send an API token as 'Authorization: Bearer <token>'; create one with "
             "`kontak token create EMAIL`."
         )
-    return account_service.authenticate_token(session, token)
+    with single_read(request.app.state.engine) as connection:
+        return account_service.authenticate_token(connection, token)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal, scope="function")]

@@ -1,0 +1,75 @@
+"""The API's sign-in: one statement on a connection of its own (``db.session.single_read``),
+its user and organization handed out detached with every column loaded."""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import Engine, inspect, select, text
+from sqlalchemy.orm import InstanceState, Session, sessionmaker
+
+from kontak.account import repository
+from kontak.account.secrets import hash_token
+from kontak.db.models import Organization, User
+from kontak.db.session import session_scope, single_read
+from tests.factories import make_member
+
+
+def test_the_token_owner_is_read_whole_and_detached(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    member = make_member(sessions, "agent@acme.co.id", org="acme", role="agent")
+    with single_read(engine) as connection:
+        found = repository.get_token_owner(connection, hash_token(member.token))
+        assert repository.get_token_owner(connection, hash_token("kontak_nope")) is None
+    assert found is not None
+    user, org = found
+    with session_scope(sessions) as session:
+        loaded_user = session.scalars(select(User).where(User.email == member.email)).one()
+        loaded_org = session.get(Organization, loaded_user.organization_id)
+    assert loaded_org is not None
+    pairs: tuple[tuple[object, object], ...] = ((user, loaded_user), (org, loaded_org))
+    for obj, loaded in pairs:
+        state: InstanceState[object] = inspect(obj)
+        assert state.detached
+        assert not state.unloaded
+        assert not state.modified
+        for attr in state.mapper.column_attrs:
+            assert getattr(obj, attr.key) == getattr(loaded, attr.key), attr.key
+    # A route's session can take it in without a query, as a loaded object would be.
+    with session_scope(sessions) as session:
+        assert session.merge(org, load=False).slug == "acme"
+
+
+def test_a_single_read_leaves_no_transaction_open_and_waits_for_no_writer(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    member = make_member(sessions, "agent@acme.co.id", org="acme", role="agent")
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        # A write transaction left open while the sign-in reads (SQLite: the write turn).
+        with session_scope(sessions, write=True) as session:
+            session.execute(text("UPDATE organization SET name = 'Changing' WHERE slug = 'acme'"))
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        with single_read(engine) as connection:
+            found = repository.get_token_owner(connection, hash_token(member.token))
+            raw = connection.connection.dbapi_connection
+            assert raw is not None
+            if engine.dialect.name == "sqlite":
+                assert not raw.in_transaction
+        assert found is not None
+        assert found[1].name == "acme"
+    finally:
+        release.set()
+        thread.join(10)
+    with single_read(engine) as connection:
+        found = repository.get_token_owner(connection, hash_token(member.token))
+    assert found is not None
+    assert found[1].name == "Changing"
