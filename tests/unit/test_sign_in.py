@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 
+import psycopg
+import pytest
 from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.orm import InstanceState, Session, sessionmaker
 
@@ -73,3 +75,20 @@ def test_a_single_read_leaves_no_transaction_open_and_waits_for_no_writer(
         found = repository.get_token_owner(connection, hash_token(member.token))
     assert found is not None
     assert found[1].name == "Changing"
+
+
+def test_a_single_read_on_postgresql_sends_no_begin_and_no_rollback(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's transactions")
+    with single_read(engine) as connection:
+        connection.execute(text("SELECT 1")).one()
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        assert raw.autocommit  # the driver sends the statement alone: no BEGIN before it
+        assert raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    # Back in the pool, the connection is as any other: the next session gets a transaction.
+    with engine.connect() as connection:
+        assert connection.connection.dbapi_connection is raw
+        connection.execute(text("SELECT 1")).one()
+        assert not raw.autocommit
+        assert raw.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS

@@ -286,14 +286,18 @@ def session_scope(factory: sessionmaker[Session], *, write: bool = False) -> Ite
 
 @contextmanager
 def single_read(engine: Engine) -> Iterator[Connection]:
-    """A pooled connection for ONE read statement, run in no transaction of its own: on
-    SQLite without ``BEGIN`` (a lone statement is its own read transaction, as consistent
-    as one in a ``BEGIN``), on PostgreSQL in the driver's implicit transaction, rolled back
-    when the connection goes back to the pool. Every API request's sign-in reads this way:
-    the ``BEGIN``, the schema check and the ``COMMIT`` of a session cost it more than its
-    query (docs/benchmarks.md, session 16). Not for two statements that must agree."""
+    """A pooled connection for ONE read statement, run in no transaction of its own (a
+    lone statement is its own transaction, as consistent as one in a ``BEGIN``): on SQLite
+    without ``BEGIN``, on PostgreSQL in autocommit (the driver would send a ``BEGIN`` and,
+    when the connection goes back to the pool, a ``ROLLBACK``: two round trips). Every API
+    request's sign-in reads this way: a session's ``BEGIN``, schema check and ``COMMIT``
+    cost it more than its query (docs/benchmarks.md, session 16). Not for two statements
+    that must agree."""
+    options: dict[str, Any] = {SINGLE_READ_OPTION: True}
+    if engine.dialect.name == "postgresql":
+        options["isolation_level"] = "AUTOCOMMIT"  # reset when it goes back to the pool
     with engine.connect() as connection:
-        yield connection.execution_options(**{SINGLE_READ_OPTION: True})
+        yield connection.execution_options(**options)
 
 
 class Checkpointer:
