@@ -2,7 +2,8 @@
 
 BENCH_ROWS (default 100,000) sets N; BENCH_RUNS (default 3) the runs per import figure;
 BENCH_POSTGRES (an admin URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test) adds
-the PostgreSQL imports, searches and exports, each on a database made and dropped for it. Each figure also has
+the PostgreSQL imports, searches, exports and creates, each on a database made and dropped
+for it. Each figure also has
 its own script (python -m benchmarks.<name> --help); docs/benchmarks.md records results.
 """
 
@@ -50,6 +51,7 @@ def main() -> None:
                     for figures in (
                         search.figures(kontak, server, rows, 200, "PostgreSQL"),
                         export.figures(kontak, server, rows, runs, "PostgreSQL"),
+                        create.figures(kontak, server, 10, [1, 8, 32], "PostgreSQL"),
                     ):
                         table += figures
                         print_table(figures)

@@ -2,7 +2,9 @@
 new phone number, by wrk (Debian's package: a C load generator, so that the client's own
 cost stays small) at several concurrencies for a fixed time, against a real `kontak serve`.
 
-    python -m benchmarks.create [--seconds 10] [--concurrency 1 8 32]
+    python -m benchmarks.create [--seconds 10] [--concurrency 1 8 32] [--postgres URL]
+
+On an empty database (`make bench` runs it on the N contacts of the search figures).
 """
 
 from __future__ import annotations
@@ -39,7 +41,13 @@ end
 """
 
 
-def figures(kontak: Kontak, server: Server, seconds: int, concurrencies: list[int]) -> list[Figure]:
+def figures(
+    kontak: Kontak,
+    server: Server,
+    seconds: int,
+    concurrencies: list[int],
+    engine: str = "SQLite",
+) -> list[Figure]:
     wrk = shutil.which("wrk")
     if wrk is None:
         return [Figure("POST /contacts", 0, 0, "skipped", "wrk is not installed (make bench)")]
@@ -67,7 +75,7 @@ def figures(kontak: Kontak, server: Server, seconds: int, concurrencies: list[in
             total = re.search(r"(\d+) requests in", text).group(1)  # type: ignore[union-attr]
             out.append(
                 Figure(
-                    f"POST /contacts, {connections} connection(s)",
+                    f"POST /contacts, {engine}, {connections} connection(s)",
                     int(total),
                     1,
                     f"{rate:,.0f} req/s",
@@ -83,11 +91,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--postgres", help="admin URL: create on a new PostgreSQL database")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        kontak = Kontak(Path(tmp))
-        with kontak.serve() as server:
-            print_table(figures(kontak, server, args.seconds, args.concurrency))
+        kontak = Kontak(Path(tmp), args.postgres)
+        try:
+            with kontak.serve() as server:
+                engine = "PostgreSQL" if args.postgres else "SQLite"
+                print_table(figures(kontak, server, args.seconds, args.concurrency, engine))
+        finally:
+            kontak.drop()
 
 
 if __name__ == "__main__":
