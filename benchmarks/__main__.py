@@ -3,8 +3,8 @@
 BENCH_ROWS (default 100,000) sets N; BENCH_RUNS (default 3) the runs per import figure;
 BENCH_POSTGRES (an admin URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test) adds
 the PostgreSQL imports, searches, exports and creates, each on a database made and dropped
-for it. Each figure also has
-its own script (python -m benchmarks.<name> --help); docs/benchmarks.md records results.
+for it. Each figure also has its own script (python -m benchmarks.<name> --help);
+docs/benchmarks.md records results.
 """
 
 from __future__ import annotations
