@@ -30,6 +30,7 @@ from kontak.import_job import repository, service, stage
 from kontak.import_job.paths import job_dir, progress_path, stage_path, write_progress
 from kontak.import_job.runner import WORKER_ID, recover, run_job
 from kontak.import_job.staging import Stage
+from kontak.import_job.stream import StreamedWrite
 from tests.conftest import count_contacts
 from tests.factories import Member, make_member
 from tests.files import csv_bytes
@@ -340,3 +341,38 @@ def test_recovery_takes_a_fresh_progress_file_as_a_heartbeat(
     with session_scope(sessions) as session:
         org = session.query(Organization).filter_by(slug="acme").one()
         assert service.get(session, org, job_id).status == ("failed" if failed else "processing")
+
+
+def test_the_runner_knows_the_write_turn_is_taken_from_the_first_segment_on(
+    settings: Settings, sessions: sessionmaker[Session], engine: Engine, admin: Member
+) -> None:
+    # The runner writes the job's progress to its row only while the streamed write does
+    # not hold SQLite's write turn. The flag used to be set by the writing thread once its
+    # BEGIN IMMEDIATE went through: a progress line read meanwhile sent the runner to wait
+    # for the turn that the write kept until the runner, blocked, announced the next
+    # segments — a stall ended by the busy timeout, failing the import (seen in CI).
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's single write turn")
+    with session_scope(sessions) as session:
+        org = session.query(Organization).filter_by(slug="acme").one()
+    writer = StreamedWrite(sessions, org, source="import:test")
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_turn() -> None:
+        with session_scope(sessions, write=True) as session:
+            session.execute(text("UPDATE organization SET name = name"))
+            holding.set()
+            release.wait(10)
+
+    other = threading.Thread(target=hold_the_turn)
+    other.start()
+    try:
+        assert holding.wait(10)
+        # The writing thread now waits for the turn inside its BEGIN IMMEDIATE.
+        writer.add(0, 1, 0, settings.data_dir / "no-such-segment.db")
+        assert writer.holds_write_turn
+    finally:
+        release.set()
+        other.join(10)
+        writer.close()
+    assert not writer.holds_write_turn

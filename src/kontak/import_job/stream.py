@@ -78,13 +78,21 @@ class StreamedWrite:
         self._created = 0
         self._started = 0.0
         self.given_up = False
-        self.holds_write_turn = False  # an open SQLite transaction keeps other writers waiting
+        # SQLite: the write holds, or is about to ask for, the one write turn; other writers
+        # (the runner's progress) would wait for the whole write.
+        self.holds_write_turn = False
 
     def add(self, number: int, rows: int, invalid: int, path: Path) -> None:
         """Segment ``number`` is staged at ``path``: have it written. Segments come in any
         order (two workers stage them at once); each row's contact id was drawn in file
         order all the same."""
         if self._thread is None:
+            # Set here, in the runner's thread, before the writing thread asks for the turn:
+            # set by that thread after its BEGIN IMMEDIATE, a progress line read meanwhile
+            # sent the runner to wait for the turn, which the write kept while waiting for
+            # the segments the blocked runner no longer announced (until the busy timeout
+            # failed the import). Cleared when the write ends (_release).
+            self.holds_write_turn = self._sessions.kw["bind"].dialect.name == "sqlite"
             self._thread = threading.Thread(target=self._run, name="import-stream", daemon=True)
             self._thread.start()
         self._segments.put((number, rows, invalid, path))
@@ -187,7 +195,6 @@ class StreamedWrite:
             connection.close()
             raise
         self._connection, self._session = connection, session
-        self.holds_write_turn = connection.dialect.name == "sqlite"
         self._started = time.monotonic()
         return session
 
