@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from kontak.account import service as account_service
@@ -51,3 +55,25 @@ def contact_payload(**overrides: object) -> dict[str, object]:
     }
     payload.update(overrides)
     return payload
+
+
+@contextmanager
+def write_held(sessions: sessionmaker[Session], statement: str) -> Iterator[None]:
+    """A write transaction that has run ``statement`` and stays open (SQLite: it holds the
+    write turn) on a thread of its own until the block ends; then it commits."""
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with session_scope(sessions, write=True) as session:
+            session.execute(text(statement))
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        yield
+    finally:
+        release.set()
+        thread.join(10)

@@ -32,7 +32,7 @@ from kontak.import_job.runner import WORKER_ID, recover, run_job
 from kontak.import_job.staging import Stage
 from kontak.import_job.stream import StreamedWrite
 from tests.conftest import count_contacts
-from tests.factories import Member, make_member
+from tests.factories import Member, make_member, write_held
 from tests.files import csv_bytes
 
 pytestmark = pytest.mark.slow
@@ -356,23 +356,11 @@ def test_the_runner_knows_the_write_turn_is_taken_from_the_first_segment_on(
     with session_scope(sessions) as session:
         org = session.query(Organization).filter_by(slug="acme").one()
     writer = StreamedWrite(sessions, org, source="import:test")
-    holding, release = threading.Event(), threading.Event()
-
-    def hold_the_turn() -> None:
-        with session_scope(sessions, write=True) as session:
-            session.execute(text("UPDATE organization SET name = name"))
-            holding.set()
-            release.wait(10)
-
-    other = threading.Thread(target=hold_the_turn)
-    other.start()
     try:
-        assert holding.wait(10)
-        # The writing thread now waits for the turn inside its BEGIN IMMEDIATE.
-        writer.add(0, 1, 0, settings.data_dir / "no-such-segment.db")
-        assert writer.holds_write_turn
+        with write_held(sessions, "UPDATE organization SET name = name"):
+            # The writing thread now waits for the turn inside its BEGIN IMMEDIATE.
+            writer.add(0, 1, 0, settings.data_dir / "no-such-segment.db")
+            assert writer.holds_write_turn
     finally:
-        release.set()
-        other.join(10)
         writer.close()
     assert not writer.holds_write_turn

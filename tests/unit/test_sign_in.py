@@ -3,8 +3,6 @@ its user and organization handed out detached with every column loaded."""
 
 from __future__ import annotations
 
-import threading
-
 import psycopg
 import pytest
 from sqlalchemy import Engine, inspect, select, text
@@ -14,7 +12,7 @@ from kontak.account import repository
 from kontak.account.secrets import hash_token
 from kontak.db.models import Organization, User
 from kontak.db.session import session_scope, single_read
-from tests.factories import make_member
+from tests.factories import make_member, write_held
 
 
 def test_the_token_owner_is_read_whole_and_detached(
@@ -47,19 +45,8 @@ def test_a_single_read_leaves_no_transaction_open_and_waits_for_no_writer(
     engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
     member = make_member(sessions, "agent@acme.co.id", org="acme", role="agent")
-    holding, release = threading.Event(), threading.Event()
-
-    def writer() -> None:
-        # A write transaction left open while the sign-in reads (SQLite: the write turn).
-        with session_scope(sessions, write=True) as session:
-            session.execute(text("UPDATE organization SET name = 'Changing' WHERE slug = 'acme'"))
-            holding.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
-        assert holding.wait(10)
+    # A write transaction left open while the sign-in reads (SQLite: the write turn).
+    with write_held(sessions, "UPDATE organization SET name = 'Changing' WHERE slug = 'acme'"):
         with single_read(engine) as connection:
             found = repository.get_token_owner(connection, hash_token(member.token))
             raw = connection.connection.dbapi_connection
@@ -67,10 +54,7 @@ def test_a_single_read_leaves_no_transaction_open_and_waits_for_no_writer(
             if engine.dialect.name == "sqlite":
                 assert not raw.in_transaction
         assert found is not None
-        assert found[1].name == "acme"
-    finally:
-        release.set()
-        thread.join(10)
+        assert found[1].name == "acme"  # not the uncommitted change
     with single_read(engine) as connection:
         found = repository.get_token_owner(connection, hash_token(member.token))
     assert found is not None
