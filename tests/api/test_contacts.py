@@ -257,6 +257,43 @@ def test_list_pages_with_a_cursor(api: TestClient) -> None:
     assert seen == list(reversed(ids))  # newest first, each once
 
 
+def test_a_listed_contact_is_the_contact_read_alone(api: TestClient) -> None:
+    # The list reads its page as rows with the links of all its contacts at once; the
+    # single read loads the contact's objects. Both give the same shape: accounts by
+    # platform then handle, tags by name, custom fields, and empty lists for none. Over
+    # 50 contacts: the links of a full page (51 ids asked, one past the page).
+    for body in ({"key": "orders", "type": "number"}, {"key": "note", "type": "text"}):
+        assert api.post("/api/v1/custom-fields", json=body).status_code == 201
+    for i in range(55):
+        body: dict[str, object] = {"name": f"Kontak {i}", "phone": f"0812{i:08d}"}
+        if i % 2:
+            body |= {
+                "email": f"k{i}@contoh.id",
+                "channel": "email",
+                "address": f"Jl. Merdeka {i}",
+                "tags": ["zeta", f"Tag {i}", "alpha"],
+                "custom_fields": {"orders": str(i), "note": f"catatan {i}"},
+                "social_accounts": [
+                    {"platform": "tiktok", "handle": f"Zed{i}"},
+                    {"platform": "instagram", "handle": f"b_{i}"},
+                    {"platform": "instagram", "handle": f"A_{i}"},
+                ],
+            }
+        assert api.post(URL, json=body).status_code == 201, body
+    listed = api.get(URL, params={"limit": 200}).json()["items"]
+    assert len(listed) == 55
+    for item in listed:
+        assert item == api.get(f"{URL}/{item['id']}").json()
+    full = next(item for item in listed if item["name"] == "Kontak 53")
+    assert full["tags"] == ["alpha", "tag 53", "zeta"]
+    assert [a["handle"] for a in full["social_accounts"]] == ["A_53", "b_53", "Zed53"]
+    bare = next(item for item in listed if item["name"] == "Kontak 54")
+    assert (bare["tags"], bare["social_accounts"], bare["custom_fields"]) == ([], [], {})
+    page = api.get(URL, params={"limit": 50}).json()
+    assert page["items"] == listed[:50]
+    assert page["next_cursor"]
+
+
 def test_list_rejects_bad_limits_and_cursors(api: TestClient) -> None:
     for params in ({"limit": 0}, {"limit": 201}, {"cursor": "%%%"}, {"channel": "pigeon"}):
         response = api.get(URL, params=params)

@@ -170,7 +170,28 @@ def list_contacts(
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = _encode_cursor(rows[-1].id) if more and rows else None
-    return ContactPage(items=[to_read(c) for c in rows], next_cursor=next_cursor)
+    tags, accounts = repository.links_of_page(session, [row.id for row in rows])
+    items = [
+        ContactRead(
+            id=row.id,
+            name=row.name,
+            email=row.email,
+            phone=row.phone,
+            channel=row.channel,
+            address=row.address,
+            social_accounts=[
+                SocialAccountRead(platform=platform, handle=handle)
+                for platform, handle in accounts.get(row.id, ())
+            ],
+            tags=tags.get(row.id, []),
+            custom_fields=dict(row.custom_fields or {}),
+            source=row.source,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+        for row in rows
+    ]
+    return ContactPage(items=items, next_cursor=next_cursor)
 
 
 def build_filter(
