@@ -140,25 +140,32 @@ def list_page(
 
     bound = ""  # the oldest contact newest_by_like checked ('' for all of them)
 
-    def newest_by_like() -> tuple[list[Row[Any]], bool]:
+    def newest_by_like(rows: int) -> tuple[list[Row[Any]], bool]:
         # A text that many contacts hold is found by LIKE alone among the newest ones, a
         # page before the indexes could gather their matches (1M contacts, a common
         # first name: SQLite's match lists 53-83 ms, PostgreSQL's count 60-90 ms,
-        # against ~2-6 ms). The matches there, and whether they are the page (a full
-        # page, or every contact checked).
+        # against ~2-6 ms). The matches among the ``rows`` newest, and whether they are
+        # the page (a full page, or every contact checked).
         nonlocal bound
-        bound = _walk_bound(session, organization_id, before_id)
+        bound = _walk_bound(session, organization_id, before_id, rows)
         like_alone, _ = _conditions(session, organization_id, filters, newer_than=bound)
         found = page([*like_alone, Contact.id >= bound])
         return found, len(found) == limit or not bound
 
     def walk_on(found: list[Row[Any]]) -> list[Row[Any]] | None:
-        # PostgreSQL: where the newest contacts held a page's matches in part but densely
-        # (a common first name), the older ones hold the rest a few thousand rows on:
-        # walk on, as far as that density needs four times over, rather than count the
-        # candidates first (1M contacts, "Faja": a count of 20-29 ms, then this walk).
-        # None where the window held too few: matches crowded among the newest.
+        # Where the newest contacts held a page's matches in part but densely (a common
+        # first name), the older ones hold the rest a few thousand rows on: walk on, as
+        # far as that density needs four times over, rather than gather the candidates
+        # first (1M contacts, "Faja": PostgreSQL's count 20-29 ms, SQLite's match lists
+        # 39 ms). None where that window held too few: matches crowded among the newest.
         rows = WALK_FIRST * -(-WALK_ON_MARGIN * limit // len(found))
+        if session.get_bind().dialect.name == "sqlite":
+            # The window's bound from the organization's index costs little here: the
+            # walk over it again, handles read as one range.
+            more, whole = newest_by_like(WALK_FIRST + rows)
+            return more if whole else None
+        # PostgreSQL reads the table to count off a window (0.5 us a row): the window as
+        # a subquery instead, which the walk pulls rows from until the page is full.
         window = (
             select(Contact)
             .where(Contact.organization_id == organization_id, Contact.id < bound)
@@ -177,31 +184,33 @@ def list_page(
         rest = list(session.execute(stmt))
         return found + rest if len(found) + len(rest) == limit else None
 
-    # PostgreSQL counts a text's candidates at the cost of all of them: walk first there.
-    if filters.text and session.get_bind().dialect.name == "postgresql":
-        found, whole = newest_by_like()
+    def by_like_first() -> list[Row[Any]] | None:
+        found, whole = newest_by_like(WALK_FIRST)
         if whole:
             return found
-        if len(found) >= WALK_ON_FROM:
-            more = walk_on(found)
-            if more is not None:
-                return more
+        return walk_on(found) if len(found) >= WALK_ON_FROM else None
+
+    # PostgreSQL counts a text's candidates at the cost of all of them: walk first there.
+    if filters.text and session.get_bind().dialect.name == "postgresql":
+        found = by_like_first()
+        if found is not None:
+            return found
     conditions, many = _conditions(session, organization_id, filters)
     if many:  # SQLite counted more than FEW_MATCHES candidates (cheaply)
-        found, whole = newest_by_like()
-        if whole:
+        found = by_like_first()
+        if found is not None:
             return found
     return page(conditions)
 
 
-def _walk_bound(session: Session, organization_id: str, before_id: str | None) -> str:
-    """The id of the ``WALK_FIRST``-th newest contact older than ``before_id`` ('' when
-    there are fewer). A value, not a subquery: the planners then see how narrow the
+def _walk_bound(session: Session, organization_id: str, before_id: str | None, rows: int) -> str:
+    """The id of the ``rows``-th newest contact older than ``before_id`` ('' when there
+    are fewer). A value, not a subquery: the planners then see how narrow the
     range is (PostgreSQL read a subquery's range of handles through the trigram index)."""
     stmt = select(Contact.id).where(Contact.organization_id == organization_id)
     if before_id:
         stmt = stmt.where(Contact.id < before_id)
-    newest = session.scalar(stmt.order_by(Contact.id.desc()).offset(WALK_FIRST - 1).limit(1))
+    newest = session.scalar(stmt.order_by(Contact.id.desc()).offset(rows - 1).limit(1))
     return newest or ""
 
 
@@ -382,8 +391,8 @@ def tag_names(session: Session, organization_id: str, tag_ids: Iterable[str]) ->
 # contacts newest-first fills a page after a few thousand rows.
 FEW_MATCHES = 2000
 WALK_FIRST = 1000  # newest contacts a search checks by LIKE alone before it asks the indexes
-# PostgreSQL: when that many of those match, the search walks on (up to this many times
-# as far as their density predicts a page needs) before it counts the candidates.
+# When that many of those match, the search walks on (up to this many times as far as
+# their density predicts a page needs) before it gathers the candidates.
 WALK_ON_FROM = 20
 WALK_ON_MARGIN = 4
 _CONTACT_MATCHES = "SELECT rowid FROM contact_search WHERE contact_search MATCH :contact_match"
