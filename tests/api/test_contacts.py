@@ -262,8 +262,8 @@ def test_a_listed_contact_is_the_contact_read_alone(api: TestClient) -> None:
     # single read loads the contact's objects. Both give the same shape: accounts by
     # platform then handle, tags by name, custom fields, and empty lists for none. Over
     # 50 contacts: the links of a full page (51 ids asked, one past the page).
-    for body in ({"key": "orders", "type": "number"}, {"key": "note", "type": "text"}):
-        assert api.post("/api/v1/custom-fields", json=body).status_code == 201
+    for field in ({"key": "orders", "type": "number"}, {"key": "note", "type": "text"}):
+        assert api.post("/api/v1/custom-fields", json=field).status_code == 201
     for i in range(55):
         body: dict[str, object] = {"name": f"Kontak {i}", "phone": f"0812{i:08d}"}
         if i % 2:

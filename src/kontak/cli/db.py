@@ -25,7 +25,7 @@ def rebuild_search() -> None:
     renumber the rows they point at); PostgreSQL's trigram table whenever searches seem to
     miss contacts."""
     from kontak.db import search_index
-    from kontak.db.session import dispose, make_engine
+    from kontak.db.session import WRITE_OPTION, dispose, make_engine, writer_of
 
     settings = get_settings()
     engine = make_engine(settings.resolved_database_url)
@@ -39,7 +39,13 @@ def rebuild_search() -> None:
             search_index.catch_up(engine)  # merges the indexes' pending lists
             err.print(f"Search indexes rebuilt ({count:,} contacts).")
             return
-        with engine.begin() as conn:
+        # SQLite: as a writer (BEGIN IMMEDIATE, the write turn first). In a plain BEGIN the
+        # rebuild reads before it writes, and a server's commit in between (its indexer
+        # runs every second) failed it at once with "database is locked".
+        with (
+            writer_of(engine).connect() as conn,
+            conn.execution_options(**{WRITE_OPTION: True}).begin(),
+        ):
             search_index.rebuild(conn)
     finally:
         dispose(engine)
