@@ -93,7 +93,7 @@ def test_db_rebuild_search_waits_for_a_writer_on_sqlite(
 ) -> None:
     # A server's writes (its indexer commits every second) while the rebuild runs: the
     # rebuild waits its turn. Before, in a plain BEGIN, it read first, and a commit made
-    # meanwhile failed it at once with "database is locked" (seen in CI).
+    # meanwhile failed it at once with "database is locked" (seen in a full test run).
     if engine.dialect.name != "sqlite":
         pytest.skip("SQLite's write turn")
     env = {
