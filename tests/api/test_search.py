@@ -385,7 +385,11 @@ def test_a_search_walks_on_where_the_newest_match_densely_and_gathers_where_they
             name = f"Kartika {i}"
         elif i % 3 == 1 and (i < 10 or i >= 140):
             name = f"Melati {i}"
-        body = {"name": name, "phone": f"0813{i:08d}"}
+        body: dict[str, Any] = {"name": name, "phone": f"0813{i:08d}"}
+        if i % 3 != 1:  # every Kartika, and others: the filters apply along the walk on
+            body |= {"tags": ["vip"], "channel": "email"}
+        if i % 2:  # a handle for half of them: the walk on looks each contact's up
+            body["social_accounts"] = [{"platform": "instagram", "handle": f"akun_{i}"}]
         assert api.post(URL, json=body).status_code == 201
         created.append(name)
     newest_first = created[::-1]
@@ -402,6 +406,11 @@ def test_a_search_walks_on_where_the_newest_match_densely_and_gathers_where_they
         assert [c["name"] for c in first] == kartika[:8]
         assert not [s for s in statements if gathering in s]  # walked on
         assert names(api, "kartika", limit=8) == kartika
+        assert names(api, "kartika", limit=8, tag="vip", channel="email") == kartika
+        assert names(api, "kartika", limit=8, tag="lead") == []
+        # Handles: "kun_1" is in akun_1 and akun_1x (odd), found by the handle alone.
+        by_handle = [n for i, n in enumerate(created) if i % 2 and str(i).startswith("1")]
+        assert names(api, "kun_1", limit=8) == by_handle[::-1]
         statements.clear()
         melati = [n for n in newest_first if n.startswith("Melati")]
         assert names(api, "melati", limit=8) == melati
