@@ -214,7 +214,8 @@ def _walk_bound(session: Session, organization_id: str, before_id: str | None, r
     return newest or ""
 
 
-# What the API shows of a contact's own columns, in the order of ContactRead's fields.
+# The contact's own columns that the API shows (ContactRead's other fields, its tags and
+# social accounts, come from links_of_page).
 READ_COLUMNS = (
     "id",
     "name",
