@@ -47,22 +47,32 @@ _PHONE_QUERY = re.compile(r"^[\d\s+().\-]+$")
 
 def to_read(contact: Contact, *, tag_names: list[str] | None = None) -> ContactRead:
     """The API shape of a contact; ``tag_names`` when its tags are not loaded (just made)."""
+    accounts = sorted(contact.social_accounts, key=lambda s: (s.platform, s.handle_key))
+    return _read(
+        contact,
+        [(s.platform, s.handle) for s in accounts],
+        tag_names if tag_names is not None else [t.name for t in contact.tags],
+    )
+
+
+def _read(columns: Any, accounts: list[tuple[str, str]], tags: list[str]) -> ContactRead:
+    """A contact's API shape from its own columns (an object or a row, read by attribute),
+    its accounts as (platform, handle) in their order, and its tag names."""
     return ContactRead(
-        id=contact.id,
-        name=contact.name,
-        email=contact.email,
-        phone=contact.phone,
-        channel=contact.channel,
-        address=contact.address,
+        id=columns.id,
+        name=columns.name,
+        email=columns.email,
+        phone=columns.phone,
+        channel=columns.channel,
+        address=columns.address,
         social_accounts=[
-            SocialAccountRead(platform=s.platform, handle=s.handle)
-            for s in sorted(contact.social_accounts, key=lambda s: (s.platform, s.handle_key))
+            SocialAccountRead(platform=platform, handle=handle) for platform, handle in accounts
         ],
-        tags=tag_names if tag_names is not None else [t.name for t in contact.tags],
-        custom_fields=dict(contact.custom_fields or {}),
-        source=contact.source,
-        created_at=contact.created_at,
-        updated_at=contact.updated_at,
+        tags=tags,
+        custom_fields=dict(columns.custom_fields or {}),
+        source=columns.source,
+        created_at=columns.created_at,
+        updated_at=columns.updated_at,
     )
 
 
@@ -171,26 +181,7 @@ def list_contacts(
     rows = rows[:limit]
     next_cursor = _encode_cursor(rows[-1].id) if more and rows else None
     tags, accounts = repository.links_of_page(session, [row.id for row in rows])
-    items = [
-        ContactRead(
-            id=row.id,
-            name=row.name,
-            email=row.email,
-            phone=row.phone,
-            channel=row.channel,
-            address=row.address,
-            social_accounts=[
-                SocialAccountRead(platform=platform, handle=handle)
-                for platform, handle in accounts.get(row.id, ())
-            ],
-            tags=tags.get(row.id, []),
-            custom_fields=dict(row.custom_fields or {}),
-            source=row.source,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
-        for row in rows
-    ]
+    items = [_read(row, accounts.get(row.id, []), tags.get(row.id, [])) for row in rows]
     return ContactPage(items=items, next_cursor=next_cursor)
 
 
