@@ -29,6 +29,11 @@ class Settings(BaseSettings):
         default=64,
         description="Page cache of each SQLite connection, in MiB (filled only as pages are read).",
     )
+    postgres_pool_size: int = Field(
+        default=40,
+        ge=1,
+        description="PostgreSQL connections each server process keeps open for its requests.",
+    )
     max_upload_bytes: int = 200 * 1024 * 1024
     max_rows: int = 1_048_576
     max_columns: int = 1_000

@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import select
 import threading
 import time
 import weakref
@@ -26,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -51,6 +52,17 @@ DEFAULT_CACHE_MB = 64
 # fewer. A database created with another page size keeps it (changing it takes a VACUUM
 # outside WAL mode).
 PAGE_SIZE = 8192
+# A pooled PostgreSQL connection back in use within this many seconds of its return is
+# pinged only when the server has sent it something meanwhile (see _postgresql_engine).
+PING_IDLE_S = 1.0
+_RETURNED_AT = "kontak_returned_at"
+# A process's PostgreSQL connections (the server's: KONTAK_POSTGRES_POOL_SIZE): opened as
+# needed and then kept, as many as a server process uses at once (anyio runs at most 40
+# sync routes and dependencies at a time). SQLAlchemy's default keeps 5, opens up to 10
+# more and closes each of those when it is returned: at 8 concurrent creates the server
+# opened ~50 connections a second, each a new backend process, and at 32 the 16th request
+# waited for a connection (docs/benchmarks.md, session 18).
+POOL_SIZE = 40
 
 
 def make_engine(
@@ -68,7 +80,7 @@ def make_engine(
     million contacts every ~150th create paid ~100 ms for it)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, **kwargs)
+        return _postgresql_engine(url, **kwargs)
 
     on_disk = bool(parsed.database) and parsed.database != ":memory:"
     if on_disk:
@@ -246,6 +258,58 @@ def _sqlite_engine(
         _release(record.info)
 
     return engine
+
+
+def _postgresql_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine whose pool pings a connection before handing it out only when it may be
+    broken: back from a rest of at least :data:`PING_IDLE_S`, or sent something by the
+    server while it waited in the pool, where it expects nothing. A server that closes a
+    connection (shutdown or restart, ``pg_terminate_backend``, an idle timeout) first sends
+    it an error and the end of the stream, so its socket reads ready: a poll costs a system
+    call, the ping a round trip. SQLAlchemy's ``pool_pre_ping`` pings at every checkout:
+    two round trips of every API request (its sign-in and its transaction), ~15% of a
+    create's CPU on PostgreSQL (docs/benchmarks.md, session 18). A failed ping invalidates
+    the pool and the checkout goes on with a new connection, as with ``pool_pre_ping``."""
+    kwargs.setdefault("pool_size", POOL_SIZE)
+    # A few more beyond the requests (the import worker, other threads), closed when returned.
+    kwargs.setdefault("max_overflow", 10)
+    # The most recently returned first: connections beyond the load rest, and only they
+    # are pinged (after PING_IDLE_S); the busy ones stay warm.
+    kwargs.setdefault("pool_use_lifo", True)
+    engine = create_engine(url, **kwargs)
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get(_RETURNED_AT)
+        if returned is None:
+            return  # new: it has just connected
+        if time.monotonic() - returned < PING_IDLE_S and not _server_spoke(dbapi_connection):
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, None):
+                raise exc.InvalidatePoolError(f"the ping failed: {error}") from error
+            raise
+
+    return engine
+
+
+def _server_spoke(dbapi_connection: Any) -> bool:
+    """Whether the socket of an idle connection has bytes (or the end of the stream) to
+    read; True when it has no socket left."""
+    try:
+        fd = dbapi_connection.fileno()
+    except Exception:  # closed on this side
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLPRI)
+    return bool(poller.poll(0))
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
