@@ -129,3 +129,45 @@ def test_custom_field_values_are_typed_and_checked(api: TestClient) -> None:
     }
     emptied = api.patch(f"/api/v1/contacts/{contact_id}", json={"custom_fields": {"tier": None}})
     assert emptied.status_code == 422
+
+
+def test_a_new_custom_field_applies_to_the_next_contact_written(api: TestClient) -> None:
+    """A server process keeps the fields' specs by the organization's version of them
+    (custom_field.service.kept_specs): a field added after contacts were written (the specs
+    kept) is required and checked at once, in creates and updates."""
+    first = api.post("/api/v1/contacts", json={"name": "Ani", "phone": "0813-1111-2222"})
+    assert first.status_code == 201
+    body = {"key": "tier", "type": "select", "options": ["Gold"], "required": True}
+    assert api.post("/api/v1/custom-fields", json=body).status_code == 201
+
+    missing = api.post("/api/v1/contacts", json={"name": "Budi", "phone": "0813-1111-3333"})
+    assert missing.status_code == 422
+    assert missing.json()["errors"] == [
+        {"field": "custom_fields.tier", "message": "Tier is required."}
+    ]
+    wrong = api.patch(
+        f"/api/v1/contacts/{first.json()['id']}", json={"custom_fields": {"tier": "Bronze"}}
+    )
+    assert wrong.status_code == 422
+    assert wrong.json()["errors"][0]["field"] == "custom_fields.tier"
+    ok = api.post(
+        "/api/v1/contacts",
+        json={"name": "Budi", "phone": "0813-1111-3333", "custom_fields": {"tier": "gold"}},
+    )
+    assert ok.status_code == 201
+    assert ok.json()["custom_fields"] == {"tier": "Gold"}
+
+    assert (
+        api.post("/api/v1/custom-fields", json={"key": "orders", "type": "number"}).status_code
+        == 201
+    )
+    typed = api.post(
+        "/api/v1/contacts",
+        json={
+            "name": "Cici",
+            "phone": "0813-1111-4444",
+            "custom_fields": {"tier": "Gold", "orders": "many"},
+        },
+    )
+    assert typed.status_code == 422
+    assert [e["field"] for e in typed.json()["errors"]] == ["custom_fields.orders"]

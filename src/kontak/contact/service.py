@@ -82,7 +82,7 @@ def create(
     """Create a contact; InvalidInput lists every bad field, Conflict every taken identity."""
     raw = data.model_dump(exclude_none=False)
     values, errors = validate_contact(
-        raw, region=org.default_region, fields=custom_field_service.specs(session, org.id)
+        raw, region=org.default_region, fields=custom_field_service.kept_specs(session, org)
     )
     contact_values = ContactValues(**values) if not errors else ContactValues()
     if not errors:
@@ -129,7 +129,7 @@ def update(
     values, errors = validate_contact(
         raw,
         region=org.default_region,
-        fields=custom_field_service.specs(session, org.id),
+        fields=custom_field_service.kept_specs(session, org),
         partial=True,
     )
     if errors:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select
+from sqlalchemy import Row, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from kontak.db.models import CustomField
+from kontak.db.models import CustomField, Organization
 
 # Composed once: every contact written asks (see account.repository._TOKEN_OWNER).
 _FIELDS = (
@@ -39,6 +39,23 @@ def list_specs(session: Session, organization_id: str) -> list[Row[Any]]:
     contact needs, read as plain rows (loading objects cost each create more than the
     query; docs/benchmarks.md, session 16)."""
     return list(session.execute(_SPECS, {"organization_id": organization_id}))
+
+
+def fields_version(session: Session, organization_id: str) -> int:
+    return int(
+        session.execute(
+            select(Organization.custom_fields_version).where(Organization.id == organization_id)
+        ).scalar_one()
+    )
+
+
+def count_change(session: Session, organization_id: str) -> None:
+    """A change to the organization's custom fields, in its transaction: a new version."""
+    session.execute(
+        update(Organization)
+        .where(Organization.id == organization_id)
+        .values(custom_fields_version=Organization.custom_fields_version + 1)
+    )
 
 
 def get_by_key(session: Session, organization_id: str, key: str) -> CustomField | None:

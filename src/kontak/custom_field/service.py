@@ -18,6 +18,12 @@ from kontak.files.headers import BUILTIN_HEADERS, header_key
 _KEY = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 MAX_OPTIONS = 200
 
+# The specs of each (organization, custom_fields_version) this process has read. A
+# version's specs never change (each change makes a new version, in its transaction), so
+# an entry is never wrong, only unused once a newer version exists.
+_KEPT: dict[tuple[str, int], tuple[FieldSpec, ...]] = {}
+KEEP_AT_MOST = 1_000
+
 
 def list_fields(session: Session, org: Organization) -> list[CustomFieldRead]:
     """The organization's custom fields, in form and template order."""
@@ -25,11 +31,29 @@ def list_fields(session: Session, org: Organization) -> list[CustomFieldRead]:
 
 
 def specs(session: Session, org_id: str) -> list[FieldSpec]:
-    """What contact validation needs of each custom field."""
+    """What contact validation needs of each custom field, read now."""
     return [
         FieldSpec(row.key, row.label, row.type, row.required, tuple(row.options))
         for row in repository.list_specs(session, org_id)
     ]
+
+
+def kept_specs(session: Session, org: Organization) -> list[FieldSpec]:
+    """:func:`specs` of the organization's ``custom_fields_version`` as ``org`` holds it
+    (the sign-in read it), read once per version by this process: every create and update
+    of a contact asks, and the read was a round trip on PostgreSQL (docs/benchmarks.md,
+    session 18). A field changed after ``org`` was read may be missed, as it may be when
+    it changes while a contact is written after reading the specs."""
+    kept = _KEPT.get((org.id, org.custom_fields_version))
+    if kept is None:
+        # The version first: were a change committed between the two statements, newer
+        # specs would be kept under the older version (harmless), never the reverse.
+        version = repository.fields_version(session, org.id)
+        kept = tuple(specs(session, org.id))
+        if len(_KEPT) >= KEEP_AT_MOST:
+            _KEPT.clear()
+        _KEPT[(org.id, version)] = kept
+    return list(kept)
 
 
 def create_field(session: Session, org: Organization, data: CustomFieldCreate) -> CustomFieldRead:
@@ -65,6 +89,7 @@ def create_field(session: Session, org: Organization, data: CustomFieldCreate) -
             repository.add(session, field)
     except IntegrityError:
         raise Conflict(f"A custom field with key '{data.key}' already exists.") from None
+    repository.count_change(session, org.id)
     return CustomFieldRead.model_validate(field)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kontak.db.base import Base, new_id, utcnow
@@ -19,6 +19,9 @@ class Organization(Base):
     name: Mapped[str] = mapped_column(String(200))
     default_region: Mapped[str] = mapped_column(String(2), default="ID")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Up by one in the transaction of every change to the organization's custom fields:
+    # the specs a server process keeps are by version (custom_field.service.specs).
+    custom_fields_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class User(Base):
