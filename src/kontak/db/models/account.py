@@ -20,7 +20,7 @@ class Organization(Base):
     default_region: Mapped[str] = mapped_column(String(2), default="ID")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Up by one in the transaction of every change to the organization's custom fields:
-    # the specs a server process keeps are by version (custom_field.service.specs).
+    # the specs a server process keeps are by version (custom_field.service.kept_specs).
     custom_fields_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
