@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,16 @@ def drop_postgres_database(admin: Engine, name: str) -> None:
     admin.dispose()
 
 
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """The URL of a new, empty database on the test server, dropped when the block ends."""
+    url, admin, name = create_postgres_database()
+    try:
+        yield url
+    finally:
+        drop_postgres_database(admin, name)
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -73,12 +84,9 @@ def database_url(
         upgrade(url)
         yield url
         return
-    url, admin, name = create_postgres_database()
-    try:
+    with postgres_database() as url:
         upgrade(url)
         yield url
-    finally:
-        drop_postgres_database(admin, name)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from kontak.db import search_index
 from kontak.db.base import Base, include_name
 from kontak.db.migrate import MIGRATIONS_DIR, downgrade, upgrade
 from kontak.db.session import make_engine
-from tests.conftest import create_postgres_database, drop_postgres_database
+from tests.conftest import create_postgres_database, drop_postgres_database, postgres_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -25,11 +25,8 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'm.db'}"
         return
-    url, admin, name = create_postgres_database()
-    try:
+    with postgres_database() as url:
         yield url
-    finally:
-        drop_postgres_database(admin, name)
 
 
 def test_upgrade_downgrade_upgrade_leaves_the_model_schema(empty_url: str) -> None:

@@ -21,16 +21,13 @@ from kontak.config import Settings
 from kontak.db import session as db_session
 from kontak.db.session import make_engine
 from kontak.web.app import create_app
-from tests.conftest import create_postgres_database, drop_postgres_database
+from tests.conftest import postgres_database
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    url, admin, name = create_postgres_database()
-    try:
+    with postgres_database() as url:
         yield url
-    finally:
-        drop_postgres_database(admin, name)
 
 
 def _backend(engine: Engine) -> int:
