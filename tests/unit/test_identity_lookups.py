@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from kontak.contact import repository
 from kontak.db.migrate import upgrade
+from kontak.db.models import Contact, ContactTag, Organization, Tag
 from kontak.db.session import dispose, make_engine
 from kontak.tag import repository as tags
 
@@ -84,5 +85,30 @@ def test_tag_counts_read_each_tags_links_from_the_tag_index(
 ) -> None:
     path, engine = database
     (plan,) = _plans(path, engine, lambda session: tags.list_with_counts(session, "org"))
-    assert any("COVERING INDEX ix_contact_tag_tag_id (tag_id=?)" in step for step in plan), plan
+    assert any(
+        "COVERING INDEX ix_contact_tag_tag_id_contact_id (tag_id=?)" in step for step in plan
+    ), plan
     assert not any(step.startswith("SCAN") for step in plan), plan
+
+
+def test_the_tag_filter_reads_the_tags_links_newest_first_from_the_index(
+    database: tuple[Path, Engine],
+) -> None:
+    # Read newest contact first from the (tag_id, contact_id) index, the filter stops at a
+    # page however many untagged contacts are newer; a sort would read every link first.
+    path, engine = database
+    with Session(engine) as session, session.begin():
+        session.add(Organization(id="org", slug="org", name="Org"))
+        session.add(Tag(id="tag-vip", organization_id="org", name="vip"))
+        session.add(Contact(id="c1", organization_id="org", name="Budi", source="manual"))
+        session.flush()
+        session.add(ContactTag(contact_id="c1", tag_id="tag-vip", organization_id="org"))
+    filters = repository.ContactFilter(tag="vip", channel="whatsapp")
+    (plan,) = _plans(
+        path, engine, lambda session: repository.list_page(session, "org", filters, limit=51)
+    )
+    assert any("ix_contact_tag_tag_id_contact_id (tag_id=?)" in step for step in plan), plan
+    assert not any("TEMP B-TREE" in step for step in plan), plan
+    # Each link's contact is looked up by id, not found by walking the organization's.
+    lookup = "SEARCH contact USING INDEX sqlite_autoindex_contact_1 (id=?)"
+    assert lookup in plan, plan

@@ -138,6 +138,52 @@ def list_page(
             stmt = stmt.where(Contact.id < before_id)
         return list(session.execute(stmt.order_by(Contact.id.desc()).limit(limit)))
 
+    def by_tag_links(conditions: list[ColumnElement[bool]]) -> list[Row[Any]]:
+        # The tag's links newest contact first, from the (tag_id, contact_id) index: only
+        # tagged contacts are read, however far back they are (374,000 untagged newest
+        # contacts on top of 1M: 250-560 ms -> 5-8 ms). Where the organization's contacts
+        # could be walked instead, an expression no index answers stands for them: the
+        # planners did so without statistics (SQLite) or not knowing the tag's share
+        # (PostgreSQL), and looked each contact's links up.
+        postgres = session.get_bind().dialect.name == "postgresql"
+        tag_id = _tag_id(organization_id, filters)
+        if not postgres:  # one statement: SQLite's planner keeps to the order it is given
+            stmt = (
+                _read_columns(Contact)
+                .join(ContactTag, ContactTag.contact_id == Contact.id)
+                .where(
+                    ContactTag.tag_id == tag_id,
+                    _unindexed(Contact.organization_id, postgres) == organization_id,
+                    *conditions,
+                )
+            )
+            if before_id:
+                stmt = stmt.where(ContactTag.contact_id < before_id)
+            return list(session.execute(stmt.order_by(ContactTag.contact_id.desc()).limit(limit)))
+        # PostgreSQL would still walk the contacts, or read and sort all of the tag's
+        # links: the links in batches, their contacts looked up by id.
+        conditions, _, _ = _conditions(
+            session, organization_id, filters, walking=Contact, tag_apart=True
+        )
+        found: list[Row[Any]] = []
+        older_than, batch = before_id, limit
+        while True:
+            links = select(ContactTag.contact_id).where(ContactTag.tag_id == tag_id)
+            if older_than:
+                links = links.where(ContactTag.contact_id < older_than)
+            ids = list(session.scalars(links.order_by(ContactTag.contact_id.desc()).limit(batch)))
+            if not ids:
+                return found
+            stmt = _read_columns(Contact).where(
+                _among(Contact.id, ids, postgres),
+                _unindexed(Contact.organization_id, postgres) == organization_id,
+                *conditions,
+            )
+            found += session.execute(stmt.order_by(Contact.id.desc()).limit(limit - len(found)))
+            if len(found) == limit or len(ids) < batch:
+                return found
+            older_than, batch = ids[-1], min(batch * 4, TAG_BATCH_AT_MOST)
+
     bound = ""  # the oldest contact newest_by_like checked ('' for all of them)
 
     def newest_by_like(rows: int) -> tuple[list[Row[Any]], bool]:
@@ -148,7 +194,7 @@ def list_page(
         # the page (a full page, or every contact checked).
         nonlocal bound
         bound = _walk_bound(session, organization_id, before_id, rows)
-        like_alone, _ = _conditions(session, organization_id, filters, newer_than=bound)
+        like_alone, _, _ = _conditions(session, organization_id, filters, newer_than=bound)
         found = page([*like_alone, Contact.id >= bound])
         return found, len(found) == limit or not bound
 
@@ -174,7 +220,7 @@ def list_page(
             .subquery()
         )
         older = aliased(Contact, window)
-        conditions, _ = _conditions(session, organization_id, filters, walking=older)
+        conditions, _, _ = _conditions(session, organization_id, filters, walking=older)
         stmt = (
             _read_columns(older)
             .where(*conditions)
@@ -195,11 +241,15 @@ def list_page(
         found = by_like_first()
         if found is not None:
             return found
-    conditions, many = _conditions(session, organization_id, filters)
+    conditions, many, few = _conditions(session, organization_id, filters, tag_apart=True)
     if many:  # SQLite counted more than FEW_MATCHES candidates (cheaply)
         found = by_like_first()
         if found is not None:
             return found
+    if filters.tag and not few:
+        return by_tag_links(conditions)
+    if filters.tag:  # checked on each of the few candidates
+        conditions.append(_has_tag(Contact, organization_id, filters))
     return page(conditions)
 
 
@@ -314,7 +364,7 @@ def export_page(
         func.coalesce(Contact.address, ""),
         cast_(Contact.custom_fields, Text) if custom_fields else null(),
     ).where(Contact.organization_id == organization_id)
-    conditions, _ = _conditions(session, organization_id, filters)
+    conditions, _, _ = _conditions(session, organization_id, filters)
     stmt = stmt.where(*conditions)
     if before_id:
         stmt = stmt.where(Contact.id < before_id)
@@ -411,6 +461,9 @@ WALK_FIRST = 1000  # newest contacts a search checks by LIKE alone before it ask
 # their density predicts a page needs) before it gathers the candidates.
 WALK_ON_FROM = 20
 WALK_ON_MARGIN = 4
+# PostgreSQL's filter by tag reads the tag's links in batches: a page's worth first, then
+# four times as many each time, up to this many.
+TAG_BATCH_AT_MOST = 10_000
 _CONTACT_MATCHES = "SELECT rowid FROM contact_search WHERE contact_search MATCH :contact_match"
 _SOCIAL_MATCHES = "SELECT rowid FROM social_search WHERE social_search MATCH :social_match"
 
@@ -524,31 +577,28 @@ def _conditions(
     *,
     newer_than: str | None = None,
     walking: type[Contact] | None = None,
-) -> tuple[list[ColumnElement[bool]], bool]:
-    """What decides which contacts match ``f``, and whether SQLite's search indexes found
-    many candidates. Without ``newer_than`` the candidates the indexes give for ``q`` are
-    a condition too (found with queries made here); with it, LIKE alone decides, for the
-    contacts from that id on (their handles are read as one range). With ``walking`` (a
-    window of contacts as a subquery), LIKE alone decides, on its columns."""
+    tag_apart: bool = False,
+) -> tuple[list[ColumnElement[bool]], bool, bool]:
+    """What decides which contacts match ``f``; whether SQLite's search indexes found
+    many candidates for ``q``; whether the indexes found few (the conditions then hold
+    the list of them). Without ``newer_than`` the candidates the indexes give for ``q``
+    are a condition too (found with queries made here); with it, LIKE alone decides, for
+    the contacts from that id on (their handles are read as one range). With ``walking``
+    (a window of contacts as a subquery), LIKE alone decides, on its columns. With
+    ``tag_apart``, the tag is left to the caller."""
     indexed = newer_than is None and walking is None
     c = Contact if walking is None else walking
     conditions: list[ColumnElement[bool]] = []
     if f.channel:
         conditions.append(c.channel == f.channel)
-    if f.tag:
-        conditions.append(
-            exists().where(
-                ContactTag.contact_id == c.id,
-                ContactTag.tag_id == Tag.id,
-                Tag.organization_id == organization_id,
-                Tag.name == f.tag,
-            )
-        )
+    if f.tag and not tag_apart:
+        conditions.append(_has_tag(c, organization_id, f))
     if f.exact_phone:
         conditions.append(c.phone == f.exact_phone)
     if f.exact_email:
         conditions.append(c.email_key == f.exact_email)
     candidates, many = _search(session, f) if indexed else (None, False)
+    few = candidates is not None and not many
     if candidates is not None:
         conditions.append(candidates)  # the LIKE conditions decide
     if f.text:
@@ -560,6 +610,7 @@ def _conditions(
             matches = _few_matches(session, organization_id, f, options, handle)
         if matches is not None:
             conditions.append(matches)
+            few = True
         elif newer_than is not None:
             # The accounts of the contacts from that id on: one range of the contact_id
             # index. Not by organization too: both engines would then read every account
@@ -593,7 +644,39 @@ def _conditions(
             )
             options.append(own_account.is_not(None))
             conditions.append(or_(*options))
-    return conditions, many
+    return conditions, many, few
+
+
+def _among(column: Column, values: list[str], postgres: bool) -> ColumnElement[bool]:
+    """``column`` is one of ``values``, given as one parameter (PostgreSQL: an array;
+    SQLite: a JSON list read by json_each, which SQLite looks up value by value)."""
+    if postgres:
+        return column == any_(bindparam("among", values, type_=ARRAY(String)))
+    listed = text("SELECT value FROM json_each(:among)").bindparams(among=json.dumps(values))
+    return column.in_(listed.columns(value=String))
+
+
+def _unindexed(column: Column, postgres: bool) -> ColumnElement[str]:
+    """``column`` as an expression no index answers (the same value)."""
+    if postgres:
+        return column.op("||")(literal_column("''"))
+    return literal_column(f"+{column.table.name}.{column.name}", String)
+
+
+def _tag_id(organization_id: str, f: ContactFilter) -> ColumnElement[str]:
+    """The id of the organization's tag ``f.tag``, as a scalar subquery: the planners
+    read it once and then use it as a value (an index range on it)."""
+    return (
+        select(Tag.id)
+        .where(Tag.organization_id == organization_id, Tag.name == f.tag)
+        .scalar_subquery()
+    )
+
+
+def _has_tag(c: type[Contact], organization_id: str, f: ContactFilter) -> ColumnElement[bool]:
+    return exists().where(
+        ContactTag.contact_id == c.id, ContactTag.tag_id == _tag_id(organization_id, f)
+    )
 
 
 def _text_options(

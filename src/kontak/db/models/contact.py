@@ -70,9 +70,9 @@ class SocialAccount(Base):
 
 class ContactTag(Base):
     __tablename__ = "contact_tag"
-    # A tag belongs to one organization: its id alone finds its links (counts, the filter
-    # by tag, the cascade of a tag's deletion).
-    __table_args__ = (Index("ix_contact_tag_tag_id", "tag_id"),)
+    # A tag belongs to one organization: its id alone finds its links (counts, the cascade
+    # of a tag's deletion), and with the contact's, newest first (the filter by tag).
+    __table_args__ = (Index("ix_contact_tag_tag_id_contact_id", "tag_id", "contact_id"),)
 
     contact_id: Mapped[str] = mapped_column(
         ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True
