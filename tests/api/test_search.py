@@ -499,3 +499,45 @@ def test_the_tag_filter_pages_from_the_tags_links_past_untagged_newer_contacts(
             steps = "\n".join(plan)
         assert "Scan Backward using ix_contact_tag_tag_id_contact_id" in steps, steps
         assert "Sort" not in steps, steps
+
+
+def test_a_search_whose_matches_the_newest_contacts_do_not_hold_pages_the_same(
+    api: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Many matches, all older than a block of newer contacts holding none of them (a big
+    # import of new leads): PostgreSQL reads each trigram index's newest matches instead
+    # of walking the block, in batches where a channel leaves out some of them. The pages
+    # are the same as a walk's, handles and pages' bounds included.
+    monkeypatch.setattr(repository, "WALK_FIRST", 5)
+    monkeypatch.setattr(repository, "WALK_ON_AT_MOST", 10)
+    monkeypatch.setattr(repository, "FEW_MATCHES", 2)
+    created = []
+    for i in range(30):
+        name, body = f"Wulan {i}", {}
+        if i % 5 == 4:  # found by its handle alone
+            name = f"Akun {i}"
+            body = {"social_accounts": [{"platform": "instagram", "handle": f"wulan.{i}"}]}
+        body |= {"name": name, "phone": f"0816{i:08d}", "channel": "sms" if i % 2 else "email"}
+        assert api.post(URL, json=body).status_code == 201
+        created.append((name, body["channel"]))
+    for i in range(40):  # newer, none of them a match
+        assert api.post(URL, json={"name": f"Baru {i}", "phone": f"0817{i:08d}"}).status_code == 201
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    app_engine = api.app.state.engine  # type: ignore[attr-defined]
+    event.listen(app_engine, "before_cursor_execute", seen)
+    try:
+        newest_first = created[::-1]
+        assert names(api, "wulan", limit=4) == [name for name, _ in newest_first]
+        sms = [name for name, channel in newest_first if channel == "sms"]
+        assert names(api, "wulan", limit=4, channel="sms") == sms
+        assert names(api, "wulan", limit=4, channel="phone") == []
+    finally:
+        event.remove(app_engine, "before_cursor_execute", seen)
+    if engine.dialect.name == "postgresql":
+        newest = [s for s in statements if "contact_trigram" in s and "DESC" in s]
+        assert newest, statements
+        assert all("LIMIT" in s for s in newest)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
@@ -130,6 +130,7 @@ def list_page(
     their own columns (:data:`READ_COLUMNS`); :func:`links_of_page` reads their tags and
     social accounts. Rows, not ORM objects: a page's 51 objects with their two eager
     loads cost more Python than its search (1M contacts, PostgreSQL)."""
+    postgres = session.get_bind().dialect.name == "postgresql"
 
     def page(conditions: list[ColumnElement[bool]]) -> list[Row[Any]]:
         stmt = _read_columns(Contact).where(Contact.organization_id == organization_id)
@@ -145,7 +146,6 @@ def list_page(
         # could be walked instead, an expression no index answers stands for them: the
         # planners did so without statistics (SQLite) or not knowing the tag's share
         # (PostgreSQL), and looked each contact's links up.
-        postgres = session.get_bind().dialect.name == "postgresql"
         tag_id = _tag_id(organization_id, filters)
         if not postgres:  # one statement: SQLite's planner keeps to the order it is given
             stmt = (
@@ -162,27 +162,48 @@ def list_page(
             return list(session.execute(stmt.order_by(ContactTag.contact_id.desc()).limit(limit)))
         # PostgreSQL would still walk the contacts, or read and sort all of the tag's
         # links: the links in batches, their contacts looked up by id.
+
+        def links(older_than: str | None, rows: int) -> list[str]:
+            stmt = select(ContactTag.contact_id).where(ContactTag.tag_id == tag_id)
+            if older_than:
+                stmt = stmt.where(ContactTag.contact_id < older_than)
+            return list(session.scalars(stmt.order_by(ContactTag.contact_id.desc()).limit(rows)))
+
+        return in_batches(links, limit)
+
+    def in_batches(newest: Callable[[str | None, int], list[str]], first: int) -> list[Row[Any]]:
+        # PostgreSQL: the contacts among ``newest``'s ids (candidates, newest first, older
+        # than a given id) that match, by LIKE alone: ``first`` candidates, then four
+        # times as many each time, up to BATCH_AT_MOST, until a page is found.
         conditions, _, _ = _conditions(
             session, organization_id, filters, walking=Contact, tag_apart=True
         )
         found: list[Row[Any]] = []
-        older_than, batch = before_id, limit
+        older_than, batch = before_id, first
         while True:
-            links = select(ContactTag.contact_id).where(ContactTag.tag_id == tag_id)
-            if older_than:
-                links = links.where(ContactTag.contact_id < older_than)
-            ids = list(session.scalars(links.order_by(ContactTag.contact_id.desc()).limit(batch)))
+            ids = newest(older_than, batch)
             if not ids:
                 return found
             stmt = _read_columns(Contact).where(
-                _among(Contact.id, ids, postgres),
-                _unindexed(Contact.organization_id, postgres) == organization_id,
+                _among(Contact.id, ids, postgres=True),
+                _unindexed(Contact.organization_id, postgres=True) == organization_id,
                 *conditions,
             )
             found += session.execute(stmt.order_by(Contact.id.desc()).limit(limit - len(found)))
             if len(found) == limit or len(ids) < batch:
                 return found
-            older_than, batch = ids[-1], min(batch * 4, TAG_BATCH_AT_MOST)
+            older_than, batch = ids[-1], min(batch * 4, BATCH_AT_MOST)
+
+    def by_text_indexes() -> list[Row[Any]]:
+        # PostgreSQL, many matches but (next to) none among the newest contacts: each
+        # trigram index's matches, the newest kept, instead of walking every contact
+        # newer than them (374,000 contacts without the text on top of 1M: q=Eko
+        # 790 ms -> see docs/benchmarks.md, session 19).
+        def matches(older_than: str | None, rows: int) -> list[str]:
+            return _newest_matches(session, organization_id, filters, older_than, rows)
+
+        alone = not (filters.channel or filters.exact_email or filters.exact_phone)
+        return in_batches(matches, limit if alone else 16 * limit)
 
     bound = ""  # the oldest contact newest_by_like checked ('' for all of them)
 
@@ -204,7 +225,7 @@ def list_page(
         # far as that density needs four times over, rather than gather the candidates
         # first (1M contacts, "Faja": PostgreSQL's count 20-29 ms, SQLite's match lists
         # 39 ms). None where that window held too few: matches crowded among the newest.
-        rows = WALK_FIRST * -(-WALK_ON_MARGIN * limit // len(found))
+        rows = min(WALK_FIRST * -(-WALK_ON_MARGIN * limit // len(found)), WALK_ON_AT_MOST)
         if session.get_bind().dialect.name == "sqlite":
             # The window's bound from the organization's index costs little here: the
             # walk over it again, handles read as one range.
@@ -234,7 +255,9 @@ def list_page(
         found, whole = newest_by_like(WALK_FIRST)
         if whole:
             return found
-        return walk_on(found) if len(found) >= WALK_ON_FROM else None
+        # PostgreSQL gathers the rest through the indexes at the cost of every match (130
+        # ms for a common first name at 1M): it walks on from a single match.
+        return walk_on(found) if len(found) >= (1 if postgres else WALK_ON_FROM) else None
 
     # PostgreSQL counts a text's candidates at the cost of all of them: walk first there.
     if filters.text and session.get_bind().dialect.name == "postgresql":
@@ -248,6 +271,13 @@ def list_page(
             return found
     if filters.tag and not few:
         return by_tag_links(conditions)
+    if (
+        filters.text
+        and not few
+        and postgres
+        and min(len(filters.text), len(_handle_text(filters))) >= 3
+    ):
+        return by_text_indexes()
     if filters.tag:  # checked on each of the few candidates
         conditions.append(_has_tag(Contact, organization_id, filters))
     return page(conditions)
@@ -461,9 +491,11 @@ WALK_FIRST = 1000  # newest contacts a search checks by LIKE alone before it ask
 # their density predicts a page needs) before it gathers the candidates.
 WALK_ON_FROM = 20
 WALK_ON_MARGIN = 4
-# PostgreSQL's filter by tag reads the tag's links in batches: a page's worth first, then
-# four times as many each time, up to this many.
-TAG_BATCH_AT_MOST = 10_000
+WALK_ON_AT_MOST = 50_000  # contacts (PostgreSQL: ~25 ms)
+# PostgreSQL reads the candidates of a filter by tag (the tag's links), or of a text whose
+# matches the newest contacts do not hold (the trigram indexes' newest), in batches: a
+# page's worth first, then four times as many each time, up to this many.
+BATCH_AT_MOST = 10_000
 _CONTACT_MATCHES = "SELECT rowid FROM contact_search WHERE contact_search MATCH :contact_match"
 _SOCIAL_MATCHES = "SELECT rowid FROM social_search WHERE social_search MATCH :social_match"
 
@@ -731,8 +763,26 @@ def _few_matches(
     """PostgreSQL: when at most FEW_MATCHES contacts match, the list of their ids (found
     through the trigram indexes of migrations 0005 and 0008, looked up and sorted); None
     when they are many: walking the organization's contacts newest-first then fills a
-    page at once (1M contacts, a common name: ~260 -> a few ms). The contacts of an
-    import not yet in the trigram table (its id ranges) are checked by LIKE."""
+    page at once (1M contacts, a common name: ~260 -> a few ms)."""
+    parts = _match_parts(session, organization_id, f, options, handle)
+    # Counted with UNION ALL, which can stop at the limit (UNION must see every match).
+    some = union_all(*parts).limit(FEW_MATCHES + 1).subquery()
+    count = session.execute(select(func.count()).select_from(some)).scalar_one()
+    if count > FEW_MATCHES:
+        return None
+    return Contact.id.in_(union(*parts))
+
+
+def _match_parts(
+    session: Session,
+    organization_id: str,
+    f: ContactFilter,
+    options: list[ColumnElement[bool]],
+    handle: ColumnElement[bool],
+) -> list[Select[Any]]:
+    """PostgreSQL: selects of the ids of the contacts matching ``q``, each answered by a
+    trigram index: the trigram table's (contact's own fields), the handles'. The contacts
+    of an import not yet in the trigram table (its id ranges) are checked by LIKE."""
     parts: list[Select[Any]] = []
     if _has_trigram_table(session):
         t = _TRIGRAM.c
@@ -760,12 +810,29 @@ def _few_matches(
             SocialAccount.organization_id == organization_id, handle
         )
     )
-    # Counted with UNION ALL, which can stop at the limit (UNION must see every match).
-    some = union_all(*parts).limit(FEW_MATCHES + 1).subquery()
-    count = session.execute(select(func.count()).select_from(some)).scalar_one()
-    if count > FEW_MATCHES:
-        return None
-    return Contact.id.in_(union(*parts))
+    return parts
+
+
+def _newest_matches(
+    session: Session, organization_id: str, f: ContactFilter, older_than: str | None, rows: int
+) -> list[str]:
+    """PostgreSQL: the ids of the ``rows`` newest contacts older than ``older_than`` that
+    the trigram indexes give for ``q`` (each index's matches read whole and the newest
+    kept: a top-N sort)."""
+    assert f.text is not None
+    options = _text_options(f, Contact.name, Contact.email_key, Contact.phone)
+    handle = SocialAccount.handle_key.like(
+        "%" + _escape_like(_handle_text(f).lower()) + "%", escape="\\"
+    )
+    newest = []
+    for part in _match_parts(session, organization_id, f, options, handle):
+        key = part.selected_columns[0]
+        if older_than:
+            part = part.where(key < older_than)
+        newest.append(part.order_by(key.desc()).limit(rows))
+    every = union(*newest).subquery()
+    key = every.c[0]
+    return list(session.scalars(select(key).order_by(key.desc()).limit(rows)))
 
 
 def _escape_like(text: str) -> str:
