@@ -185,7 +185,7 @@ def list_page(
             if not ids:
                 return found
             stmt = _read_columns(Contact).where(
-                _among(Contact.id, ids, postgres=True),
+                _any_of(Contact.id, ids),
                 _unindexed(Contact.organization_id, postgres=True) == organization_id,
                 *conditions,
             )
@@ -195,7 +195,7 @@ def list_page(
             older_than, batch = ids[-1], min(batch * 4, BATCH_AT_MOST)
 
     def by_text_indexes() -> list[Row[Any]]:
-        # PostgreSQL, many matches but (next to) none among the newest contacts: each
+        # PostgreSQL, many matches but too few among the newest contacts to walk on: each
         # trigram index's matches, the newest kept, instead of walking every contact
         # newer than them (374,000 contacts without the text on top of 1M: q=Eko
         # 790 ms -> see docs/benchmarks.md, session 19).
@@ -260,7 +260,7 @@ def list_page(
         return walk_on(found) if len(found) >= (1 if postgres else WALK_ON_FROM) else None
 
     # PostgreSQL counts a text's candidates at the cost of all of them: walk first there.
-    if filters.text and session.get_bind().dialect.name == "postgresql":
+    if filters.text and postgres:
         found = by_like_first()
         if found is not None:
             return found
@@ -679,13 +679,9 @@ def _conditions(
     return conditions, many, few
 
 
-def _among(column: Column, values: list[str], postgres: bool) -> ColumnElement[bool]:
-    """``column`` is one of ``values``, given as one parameter (PostgreSQL: an array;
-    SQLite: a JSON list read by json_each, which SQLite looks up value by value)."""
-    if postgres:
-        return column == any_(bindparam("among", values, type_=ARRAY(String)))
-    listed = text("SELECT value FROM json_each(:among)").bindparams(among=json.dumps(values))
-    return column.in_(listed.columns(value=String))
+def _any_of(column: Column, values: list[str]) -> ColumnElement[bool]:
+    """PostgreSQL: ``column`` is one of ``values``, given as one array parameter."""
+    return column == any_(bindparam("any_of", values, type_=ARRAY(String)))
 
 
 def _unindexed(column: Column, postgres: bool) -> ColumnElement[str]:
