@@ -208,7 +208,7 @@ def test_sqlite_identity_keys_turn_around_keeping_rowids_search_and_cascades(
         "contact_tag": [("contact_id", "tag_id"), ("organization_id", "tag_id")],
     }
 
-    upgrade(url)
+    upgrade(url, "0009")  # the migration this checks (later ones change contact_tag's index)
 
     after = _sqlite_state(path)
     assert after["keys"] == {

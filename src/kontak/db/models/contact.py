@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kontak.db.base import Base, new_id, utcnow
@@ -72,7 +72,16 @@ class ContactTag(Base):
     __tablename__ = "contact_tag"
     # A tag belongs to one organization: its id alone finds its links (counts, the cascade
     # of a tag's deletion), and with the contact's, newest first (the filter by tag).
-    __table_args__ = (Index("ix_contact_tag_tag_id_contact_id", "tag_id", "contact_id"),)
+    # Partial on PostgreSQL so that a look-up by contact_id cannot read it whole instead
+    # of the primary key (migration 0011).
+    __table_args__ = (
+        Index(
+            "ix_contact_tag_tag_id_contact_id",
+            "tag_id",
+            "contact_id",
+            postgresql_where=text("tag_id IS NOT NULL"),
+        ),
+    )
 
     contact_id: Mapped[str] = mapped_column(
         ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True
