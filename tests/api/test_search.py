@@ -5,6 +5,8 @@ change: create, update, delete, social accounts replaced, bulk import."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -33,6 +35,22 @@ def names(api: TestClient, q: str, **params: str | int) -> list[str]:
         cursor = page["next_cursor"]
         if cursor is None:
             return found
+
+
+@contextmanager
+def statements_run(api: TestClient) -> Iterator[list[tuple[str, Any]]]:
+    """The statements (text, parameters) the app runs inside the block, in order."""
+    statements: list[tuple[str, Any]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        statements.append((statement, parameters))
+
+    app_engine = api.app.state.engine  # type: ignore[attr-defined]
+    event.listen(app_engine, "before_cursor_execute", seen)
+    try:
+        yield statements
+    finally:
+        event.remove(app_engine, "before_cursor_execute", seen)
 
 
 @pytest.fixture
@@ -393,18 +411,11 @@ def test_a_search_walks_on_where_the_newest_match_densely_and_gathers_where_they
         assert api.post(URL, json=body).status_code == 201
         created.append(name)
     newest_first = created[::-1]
-    statements: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    app_engine = api.app.state.engine  # type: ignore[attr-defined]
-    event.listen(app_engine, "before_cursor_execute", seen)
-    try:
+    with statements_run(api) as statements:
         kartika = [n for n in newest_first if n.startswith("Kartika")]
         first = api.get(URL, params={"q": "kartika", "limit": 8}).json()["items"]
         assert [c["name"] for c in first] == kartika[:8]
-        assert not [s for s in statements if gathering in s]  # walked on
+        assert not [s for s, _ in statements if gathering in s]  # walked on
         assert names(api, "kartika", limit=8) == kartika
         assert names(api, "kartika", limit=8, tag="vip", channel="email") == kartika
         assert names(api, "kartika", limit=8, tag="lead") == []
@@ -414,9 +425,7 @@ def test_a_search_walks_on_where_the_newest_match_densely_and_gathers_where_they
         statements.clear()
         melati = [n for n in newest_first if n.startswith("Melati")]
         assert names(api, "melati", limit=8) == melati
-        assert [s for s in statements if gathering in s]  # the walk on fell short
-    finally:
-        event.remove(app_engine, "before_cursor_execute", seen)
+        assert [s for s, _ in statements if gathering in s]  # the walk on fell short
 
 
 def test_postgresql_an_import_that_updates_contacts_keeps_their_trigrams(
@@ -478,18 +487,9 @@ def test_the_tag_filter_pages_from_the_tags_links_past_untagged_newer_contacts(
     assert names(api, "ig3", tag="vip", limit=1) == ["Kontak 3"]  # by its handle
     assert names(api, "", tag="nobody") == []
 
-    statements: list[tuple[str, Any]] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
-        if "contact_tag.contact_id DESC" in statement:
-            statements.append((statement, parameters))
-
-    app_engine = api.app.state.engine  # type: ignore[attr-defined]
-    event.listen(app_engine, "before_cursor_execute", seen)
-    try:
+    with statements_run(api) as run:
         assert names(api, "", tag="vip", limit=3) == vip
-    finally:
-        event.remove(app_engine, "before_cursor_execute", seen)
+    statements = [(s, p) for s, p in run if "contact_tag.contact_id DESC" in s]
     assert len(statements) == 3  # every page read from the links (one batch each)
     if engine.dialect.name == "postgresql":
         # The links' order is the index's (a table this small is read whole where it can).
@@ -522,22 +522,13 @@ def test_a_search_whose_matches_the_newest_contacts_do_not_hold_pages_the_same(
         created.append((name, channel))
     for i in range(40):  # newer, none of them a match
         assert api.post(URL, json={"name": f"Baru {i}", "phone": f"0817{i:08d}"}).status_code == 201
-    statements: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    app_engine = api.app.state.engine  # type: ignore[attr-defined]
-    event.listen(app_engine, "before_cursor_execute", seen)
-    try:
+    with statements_run(api) as statements:
         newest_first = created[::-1]
         assert names(api, "wulan", limit=4) == [name for name, _ in newest_first]
         sms = [name for name, channel in newest_first if channel == "sms"]
         assert names(api, "wulan", limit=4, channel="sms") == sms
         assert names(api, "wulan", limit=4, channel="phone") == []
-    finally:
-        event.remove(app_engine, "before_cursor_execute", seen)
     if engine.dialect.name == "postgresql":
-        newest = [s for s in statements if "contact_trigram" in s and "DESC" in s]
+        newest = [s for s, _ in statements if "contact_trigram" in s and "DESC" in s]
         assert newest, statements
         assert all("LIMIT" in s for s in newest)

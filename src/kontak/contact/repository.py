@@ -622,7 +622,8 @@ def _conditions(
     the list of them). Without ``newer_than`` the candidates the indexes give for ``q``
     are a condition too (found with queries made here); with it, LIKE alone decides, for
     the contacts from that id on (their handles are read as one range). With ``walking``
-    (a window of contacts as a subquery), LIKE alone decides, on its columns. With
+    (``Contact`` itself, or a window of contacts as a subquery), LIKE alone decides, on
+    its columns, each contact's handles looked up by its id. With
     ``tag_apart``, the tag is left to the caller."""
     indexed = newer_than is None and walking is None
     c = Contact if walking is None else walking
