@@ -6,7 +6,10 @@ SameSite=Lax, and Secure when the request came over https.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,15 +31,32 @@ class WebSession:
 
 
 def secret_key(settings: Settings) -> str:
-    """The configured key, or one generated once and kept in the data folder."""
+    """The configured key, or one generated once and kept in the data folder.
+
+    Made whole before it appears under its name (written to a file of its own, then linked
+    to ``secret_key``, which fails if another process got there first): the processes of
+    ``kontak serve --processes N`` start at once, and each used to write a key of its own
+    and read back whichever was there, or an empty file another had only just created."""
     if settings.secret_key:
         return settings.secret_key
     path = Path(settings.data_dir) / "secret_key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
-        path.chmod(0o600)
-    return path.read_text(encoding="utf-8").strip()
+        fd, draft = tempfile.mkstemp(prefix=".secret_key.", dir=path.parent)  # mode 0600
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(secrets.token_urlsafe(48))
+            with contextlib.suppress(FileExistsError):  # another process's key stands
+                os.link(draft, path)
+        finally:
+            os.unlink(draft)
+    key = path.read_text(encoding="utf-8").strip()
+    if not key:
+        raise RuntimeError(
+            f"{path} is empty, so sessions cannot be signed: delete it (a new key is made at"
+            " the next start, and everyone signs in again) or set KONTAK_SECRET_KEY."
+        )
+    return key
 
 
 def _serializer(request: Request) -> URLSafeTimedSerializer:
