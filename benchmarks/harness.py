@@ -175,13 +175,15 @@ class Kontak:
     @contextmanager
     def serve(self) -> Iterator[Server]:
         port = 18000 + random.randint(0, 1999)
-        processes = os.environ.get("BENCH_PROCESSES", "1")  # kontak serve --processes
+        # kontak serve --processes (unset: its default, a process per core up to 4)
+        processes = os.environ.get("BENCH_PROCESSES")
         log_path = os.environ.get("BENCH_SERVER_LOG")  # the server's log (imports' timings)
         log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
         process = subprocess.Popen(
             [
                 *(sys.executable, "-m", "kontak.cli", "serve"),
-                *("--port", str(port), "--processes", processes),
+                *("--port", str(port)),
+                *(("--processes", processes) if processes else ()),
             ],
             env=self.env,
             stdout=subprocess.DEVNULL,

@@ -9,6 +9,11 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# PostgreSQL connections kept by all the server processes together, and by one at most
+# (anyio runs at most 40 sync routes at a time in a process: kontak.db.session.POOL_SIZE).
+SERVER_CONNECTIONS = 80
+PROCESS_CONNECTIONS = 40
+
 
 class Settings(BaseSettings):
     """Every knob of the service; see the README's Configuration table."""
@@ -29,10 +34,12 @@ class Settings(BaseSettings):
         default=64,
         description="Page cache of each SQLite connection, in MiB (filled only as pages are read).",
     )
-    postgres_pool_size: int = Field(
-        default=40,
+    postgres_pool_size: int | None = Field(
+        default=None,
         ge=1,
-        description="PostgreSQL connections each server process keeps open for its requests.",
+        description="PostgreSQL connections each server process keeps open for its requests "
+        f"(default: {SERVER_CONNECTIONS} shared by the server processes, at most "
+        f"{PROCESS_CONNECTIONS} each).",
     )
     max_upload_bytes: int = 200 * 1024 * 1024
     max_rows: int = 1_048_576
@@ -63,10 +70,10 @@ class Settings(BaseSettings):
     )
     run_worker: bool = Field(default=True, description="Run the import worker in `serve`.")
     web_processes: int = Field(
-        default=1,
+        default_factory=lambda: min(os.cpu_count() or 1, 4),
         ge=1,
-        description="Server processes of `serve` (one per core serves ~1.8x the requests; "
-        "each runs its own import worker).",
+        description="Server processes of `serve` (default: the cores, up to 4; two on two "
+        "cores serve ~1.8x the creates of one; each runs its own import worker).",
     )
     access_log: bool = Field(
         default=False,
@@ -80,6 +87,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'kontak.db').resolve()}"
+
+    @property
+    def postgres_pool(self) -> int:
+        """The PostgreSQL connections a server process keeps: the configured number, or
+        its share of SERVER_CONNECTIONS (PostgreSQL's default ``max_connections`` is 100;
+        what is left serves imports and the CLI)."""
+        if self.postgres_pool_size:
+            return self.postgres_pool_size
+        return max(1, min(PROCESS_CONNECTIONS, SERVER_CONNECTIONS // self.web_processes))
 
     @property
     def is_sqlite(self) -> bool:

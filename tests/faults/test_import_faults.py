@@ -44,15 +44,18 @@ def env_for(settings: Settings) -> dict[str, str]:
 
 @contextmanager
 def server(
-    settings: Settings, processes: int = 1, stderr: Any = subprocess.DEVNULL
+    settings: Settings, processes: int | None = 1, stderr: Any = subprocess.DEVNULL
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``kontak serve`` on a free port, with ``processes`` (None: as many as it chooses)."""
     port = free_port()
+    env = env_for(settings)
+    env.pop("KONTAK_WEB_PROCESSES", None)
     process = subprocess.Popen(
         [
-            *(sys.executable, "-m", "kontak.cli", "serve"),
-            *("--port", str(port), "--processes", str(processes)),
+            *(sys.executable, "-m", "kontak.cli", "serve", "--port", str(port)),
+            *(("--processes", str(processes)) if processes else ()),
         ],
-        env=env_for(settings),
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=stderr,
     )

@@ -1,10 +1,12 @@
 """`kontak serve --processes 2`: two server processes on one database, through HTTP. Every
 create from many clients at once goes through (SQLite: the writers of both processes queue
 on one lock file), a phone raced by every client is created once, and the shared socket
-gives connections TCP_NODELAY."""
+gives connections TCP_NODELAY. By default it serves with a process per core (up to 4),
+which started on a new data folder all sign sessions with one key."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 
@@ -15,7 +17,7 @@ from kontak.cli.main import _listening_socket
 from kontak.config import Settings
 from tests.conftest import count_contacts
 from tests.factories import Member
-from tests.faults.test_import_faults import server
+from tests.faults.test_import_faults import processes_under, server
 from tests.server import free_port
 
 pytestmark = pytest.mark.slow
@@ -60,3 +62,34 @@ def test_the_shared_socket_gives_connections_tcp_nodelay() -> None:
                 assert accepted.proto == socket.IPPROTO_TCP
     finally:
         listener.close()
+
+
+def test_by_default_a_process_per_core_serves_and_every_one_knows_a_web_session(
+    settings: Settings, admin: Member
+) -> None:
+    # The processes start at once on a data folder that holds no session key yet: a
+    # process signing with a key of its own would send a signed-in user back to the
+    # sign-in page whenever another served the request (the race itself, which spawned
+    # processes seldom hit here: tests/unit/test_secret_key.py).
+    assert not (settings.data_dir / "secret_key").exists()
+    cores = min(os.cpu_count() or 1, 4)
+    with server(settings, processes=None) as (process, base):
+        served = [
+            pid
+            for pid, (_parent, _start, command) in processes_under(process.pid).items()
+            if b"spawn_main" in command  # uvicorn's server processes (not its trackers)
+        ]
+        assert len(served) == (cores if cores > 1 else 0), served  # one: no supervisor
+        with httpx2.Client(base_url=base, timeout=30) as http:
+            signed_in = http.post(
+                "/sign-in",
+                data={"email": admin.email, "password": admin.password, "next": "/contacts"},
+                follow_redirects=False,
+            )
+        assert signed_in.status_code == 303, signed_in.text[:300]
+        cookies = dict(signed_in.cookies)
+        pages = []
+        for _ in range(40):  # a new connection each: the kernel hands them to any process
+            with httpx2.Client(base_url=base, cookies=cookies, timeout=30) as http:
+                pages.append(http.get("/contacts", follow_redirects=False).status_code)
+    assert pages == [200] * 40, pages

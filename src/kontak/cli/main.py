@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import socket
 from typing import TYPE_CHECKING
 
@@ -37,7 +38,7 @@ def serve(
         None,
         "--processes",
         min=1,
-        help="Server processes (default: KONTAK_WEB_PROCESSES, else 1); one per core.",
+        help="Server processes (default: KONTAK_WEB_PROCESSES, else the cores, up to 4).",
     ),
 ) -> None:
     """Apply pending migrations, then serve the API and the web UI."""
@@ -48,7 +49,13 @@ def serve(
     settings = get_settings()
     upgrade(settings.resolved_database_url)
     count = processes or settings.web_processes
-    err.print(f"Kontak on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    # Each process builds its settings from the environment: they share the PostgreSQL
+    # connections by their number (Settings.postgres_pool).
+    os.environ["KONTAK_WEB_PROCESSES"] = str(count)
+    err.print(
+        f"Kontak on http://{host}:{port}  (API docs: http://{host}:{port}/docs;"
+        f" {count} server process{'es' if count > 1 else ''})"
+    )
     if count == 1:
         uvicorn.run(
             served_app(),

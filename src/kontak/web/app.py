@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         busy_timeout_s=settings.sqlite_busy_timeout_s,
         cache_mb=settings.sqlite_cache_mb,
         background_checkpoints=settings.is_sqlite,
-        **({} if settings.is_sqlite else {"pool_size": settings.postgres_pool_size}),
+        **({} if settings.is_sqlite else {"pool_size": settings.postgres_pool}),
     )
 
     sessions = make_sessionmaker(engine)
