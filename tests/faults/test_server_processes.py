@@ -7,17 +7,22 @@ which started on a new data folder all sign sessions with one key."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import httpx2
 import pytest
 
-from kontak.cli.main import _listening_socket
+from kontak.cli.main import START_UP_S, _listening_socket
 from kontak.config import Settings
 from tests.conftest import count_contacts
 from tests.factories import Member
-from tests.faults.test_import_faults import processes_under, server
+from tests.faults.test_import_faults import env_for, processes_under, server
 from tests.server import free_port
 
 pytestmark = pytest.mark.slow
@@ -76,8 +81,8 @@ def test_by_default_a_process_per_core_serves_and_every_one_knows_a_web_session(
     with server(settings, processes=None) as (process, base):
         served = [
             pid
-            for pid, (_parent, _start, command) in processes_under(process.pid).items()
-            if b"spawn_main" in command  # uvicorn's server processes (not its trackers)
+            for pid, (parent, _start, _command) in processes_under(process.pid).items()
+            if parent == process.pid  # forked server processes (no import is running)
         ]
         assert len(served) == (cores if cores > 1 else 0), served  # one: no supervisor
         with httpx2.Client(base_url=base, timeout=30) as http:
@@ -93,3 +98,60 @@ def test_by_default_a_process_per_core_serves_and_every_one_knows_a_web_session(
             with httpx2.Client(base_url=base, cookies=cookies, timeout=30) as http:
                 pages.append(http.get("/contacts", follow_redirects=False).status_code)
     assert pages == [200] * 40, pages
+
+
+def _server_processes(pid: int) -> set[int]:
+    return {p for p, (parent, _start, _cmd) in processes_under(pid).items() if parent == pid}
+
+
+def test_a_server_process_that_dies_is_replaced_and_sigterm_stops_them_all(
+    settings: Settings, admin: Member
+) -> None:
+    with server(settings, processes=2) as (process, base):
+        first = _server_processes(process.pid)
+        assert len(first) == 2
+        time.sleep(START_UP_S + 0.5)  # past starting: one that dies now is replaced
+        victim = min(first)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while True:
+            now = _server_processes(process.pid)
+            if len(now) == 2 and victim not in now:
+                break
+            assert time.monotonic() < deadline, now
+            time.sleep(0.1)
+        for n in range(10):  # a new connection each: either process may take it
+            with httpx2.Client(base_url=base, headers=admin.headers, timeout=30) as http:
+                body = {"name": f"Lagi {n}", "phone": f"0812555{n:05d}"}
+                created = http.post("/api/v1/contacts", json=body)
+            assert created.status_code == 201, created.text
+        process.terminate()
+        assert process.wait(30) == 0
+        assert not any(Path(f"/proc/{pid}").exists() for pid in now)
+    assert count_contacts(settings) == 10
+
+
+def test_server_processes_that_cannot_start_end_the_server_with_the_reason(
+    settings: Settings,
+) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / "secret_key").write_text("", encoding="utf-8")  # damaged
+    env = env_for(settings)
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "kontak.cli", "serve"),
+            "--port",
+            str(free_port()),
+            "--processes",
+            "2",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "ended while starting" in done.stderr
+    assert "secret_key is empty" in done.stderr
+    assert "delete it" in done.stderr
