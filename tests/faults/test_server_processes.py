@@ -155,3 +155,20 @@ def test_server_processes_that_cannot_start_end_the_server_with_the_reason(
     assert "ended while starting" in done.stderr
     assert "secret_key is empty" in done.stderr
     assert "delete it" in done.stderr
+
+
+def test_a_killed_supervisor_leaves_no_server_process_holding_the_port(
+    settings: Settings,
+) -> None:
+    # Orphaned server processes kept serving and held the port: the next start failed.
+    with server(settings, processes=2) as (process, base):
+        served = _server_processes(process.pid)
+        assert len(served) == 2
+        process.kill()
+        process.wait(10)
+        deadline = time.monotonic() + 30
+        while any(Path(f"/proc/{pid}").exists() for pid in served):
+            assert time.monotonic() < deadline, served
+            time.sleep(0.1)
+        with pytest.raises(httpx2.TransportError):
+            httpx2.get(f"{base}/api/v1/health", timeout=2)

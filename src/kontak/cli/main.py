@@ -90,6 +90,7 @@ def _serve_forked(sock: socket.socket, count: int, access_log: bool) -> int:
     import uvicorn
 
     import kontak.web.app  # noqa: F401  loaded once, before the fork
+    from kontak.children import die_with_parent
 
     gc.collect()
     gc.freeze()  # what is loaded now stays untouched by collections: shared pages
@@ -103,6 +104,7 @@ def _serve_forked(sock: socket.socket, count: int, access_log: bool) -> int:
             return
         code = 1
         try:  # the child: uvicorn sets its own handlers for SIGTERM and SIGINT
+            die_with_parent(signal.SIGTERM)  # a killed supervisor leaves none serving
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             config = uvicorn.Config(served_app(), log_level="info", access_log=access_log)

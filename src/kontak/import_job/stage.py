@@ -18,7 +18,6 @@ import multiprocessing
 import os
 import queue
 import resource
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kontak.children import die_with_parent
 from kontak.custom_field.values import FieldSpec
 from kontak.files.csv_reader import read_csv
 from kontak.files.errors import FileRejected
@@ -288,7 +288,7 @@ def _worker(
     ("segment", number, rows, invalid rows); then report ("ok", rows, tags), or the
     reason the file is rejected."""
     me, first, end = plan.worker, plan.starts[0], plan.end
-    _die_with_parent()  # not inherited through fork: a killed child leaves no worker behind
+    die_with_parent()  # not inherited through fork: a killed child leaves no worker behind
     if plan.first_segment is not None and job.niceness:
         os.nice(job.niceness)
     table: Table | None = None
@@ -398,22 +398,6 @@ def _cap_memory(megabytes: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _die_with_parent() -> None:
-    """Linux: end this process when its parent dies (a killed server leaves no parser or
-    parsing worker behind)."""
-    parent = os.getppid()
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # the parent died before the signal was asked for
-        os._exit(1)
-
-
 def _quiet_collector() -> None:
     """Rows make millions of short-lived tuples and lists and no reference cycles, yet each
     allocation burst makes Python's cycle collector walk every live object: that was half
@@ -425,7 +409,7 @@ def _quiet_collector() -> None:
 
 
 def main(argv: list[str]) -> int:
-    _die_with_parent()
+    die_with_parent()
     _quiet_collector()
     sys.stderr.write(f"parser: {'compiled' if is_compiled() else 'plain Python'}\n")
     spec = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
