@@ -2,7 +2,9 @@
 create from many clients at once goes through (SQLite: the writers of both processes queue
 on one lock file), a phone raced by every client is created once, and the shared socket
 gives connections TCP_NODELAY. By default it serves with a process per core (up to 4),
-which started on a new data folder all sign sessions with one key."""
+which started on a new data folder all sign sessions with one key. Its supervisor starts
+again a process that dies, ends the server when they cannot start, and when it is killed
+leaves none serving."""
 
 from __future__ import annotations
 
@@ -74,8 +76,8 @@ def test_by_default_a_process_per_core_serves_and_every_one_knows_a_web_session(
 ) -> None:
     # The processes start at once on a data folder that holds no session key yet: a
     # process signing with a key of its own would send a signed-in user back to the
-    # sign-in page whenever another served the request (the race itself, which spawned
-    # processes seldom hit here: tests/unit/test_secret_key.py).
+    # sign-in page whenever another served the request (the race itself, which a real
+    # server's start seldom hits: tests/unit/test_secret_key.py).
     assert not (settings.data_dir / "secret_key").exists()
     cores = min(os.cpu_count() or 1, 4)
     with server(settings, processes=None) as (process, base):
@@ -94,7 +96,7 @@ def test_by_default_a_process_per_core_serves_and_every_one_knows_a_web_session(
         assert signed_in.status_code == 303, signed_in.text[:300]
         cookies = dict(signed_in.cookies)
         pages = []
-        for _ in range(40):  # a new connection each: the kernel hands them to any process
+        for _ in range(40):  # a new connection each: either process may accept it
             with httpx2.Client(base_url=base, cookies=cookies, timeout=30) as http:
                 pages.append(http.get("/contacts", follow_redirects=False).status_code)
     assert pages == [200] * 40, pages

@@ -103,10 +103,10 @@ def _serve_forked(sock: socket.socket, count: int, access_log: bool) -> int:
             children[pid] = time.monotonic()
             return
         code = 1
-        try:  # the child: uvicorn sets its own handlers for SIGTERM and SIGINT
-            die_with_parent(signal.SIGTERM)  # a killed supervisor leaves none serving
+        try:  # the child (not the supervisor's handlers: uvicorn sets its own)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
+            die_with_parent(signal.SIGTERM)  # a killed supervisor leaves none serving
             config = uvicorn.Config(served_app(), log_level="info", access_log=access_log)
             uvicorn.Server(config).run(sockets=[sock])
             code = 0
