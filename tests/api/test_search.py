@@ -4,6 +4,7 @@ change: create, update, delete, social accounts replaced, bulk import."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -532,3 +533,38 @@ def test_a_search_whose_matches_the_newest_contacts_do_not_hold_pages_the_same(
         newest = [s for s, _ in statements if "contact_trigram" in s and "DESC" in s]
         assert newest, statements
         assert all("LIMIT" in s for s in newest)
+
+
+def test_a_two_letter_search_past_a_block_without_it_reads_the_accounts_once(
+    api: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two letters have no index to gather from: past a block of newer contacts without
+    # them, the walk is long, and PostgreSQL reads the organization's accounts that hold
+    # the text once instead of looking up each contact's own. The pages are the same.
+    monkeypatch.setattr(repository, "WALK_FIRST", 5)
+    monkeypatch.setattr(repository, "FEW_MATCHES", 2)
+    created: list[str] = []
+    for i in range(12):
+        name = f"Wx Lama {i}"
+        body: dict[str, Any] = {"phone": f"0818{i:08d}"}
+        if i % 3 == 2:  # found by its handle alone
+            name = f"Akun {i}"
+            body["social_accounts"] = [{"platform": "tiktok", "handle": f"qwx_{i}"}]
+        assert api.post(URL, json=body | {"name": name}).status_code == 201
+        created.append(name)
+    for i in range(15):  # newer, none of them a match (an account without the text too)
+        newer: dict[str, Any] = {"name": f"Baru {i}", "phone": f"0819{i:08d}"}
+        if i == 3:
+            newer["social_accounts"] = [{"platform": "tiktok", "handle": "lain"}]
+        assert api.post(URL, json=newer).status_code == 201
+    with statements_run(api) as statements:
+        assert names(api, "wx", limit=4) == created[::-1]
+        assert names(api, "wx", limit=4, channel="sms") == []  # a channel: walked as before
+    if engine.dialect.name == "postgresql":
+        pages = [s for s, _ in statements if "ORDER BY contact.id DESC" in s]
+        # The organization's accounts with the text, not each contact's own.
+        read_once = re.compile(
+            r"contact\.id IN \(SELECT social_account\.contact_id\s+FROM social_account\s+"
+            r"WHERE social_account\.organization_id"
+        )
+        assert any(read_once.search(s) for s in pages), pages

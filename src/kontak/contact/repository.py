@@ -266,11 +266,22 @@ def list_page(
         return walk_on(found) if len(found) >= (1 if postgres else WALK_ON_FROM) else None
 
     # PostgreSQL counts a text's candidates at the cost of all of them: walk first there.
-    if filters.text and postgres:
+    walked_first = bool(filters.text and postgres)
+    if walked_first:
         found = by_like_first()
         if found is not None:
             return found
-    conditions, many, few = _conditions(session, organization_id, filters, tag_apart=True)
+    # The newest contacts held too few matches: where no index answers the text, the walk
+    # from here on is long. Not with a channel: it rejects most contacts before their
+    # accounts are looked at (1M + 374,000 without one: q=ek&channel=sms 71-79 ms walking,
+    # 124-194 ms reading the accounts first).
+    conditions, many, few = _conditions(
+        session,
+        organization_id,
+        filters,
+        tag_apart=True,
+        long_walk=walked_first and only(filters.text),
+    )
     if many:  # SQLite counted more than FEW_MATCHES candidates (cheaply)
         found = by_like_first()
         if found is not None:
@@ -616,6 +627,7 @@ def _conditions(
     newer_than: str | None = None,
     walking: type[Contact] | None = None,
     tag_apart: bool = False,
+    long_walk: bool = False,
 ) -> tuple[list[ColumnElement[bool]], bool, bool]:
     """What decides which contacts match ``f``; whether SQLite's search indexes found
     many candidates for ``q``; whether the indexes found few (the conditions then hold
@@ -624,7 +636,9 @@ def _conditions(
     the contacts from that id on (their handles are read as one range). With ``walking``
     (``Contact`` itself, or a window of contacts as a subquery), LIKE alone decides, on
     its columns, each contact's handles looked up by its id. With
-    ``tag_apart``, the tag is left to the caller."""
+    ``tag_apart``, the tag is left to the caller. With ``long_walk`` (a walk that the
+    newest contacts already showed to be long), the handles are the organization's with
+    the text, read once."""
     indexed = newer_than is None and walking is None
     c = Contact if walking is None else walking
     conditions: list[ColumnElement[bool]] = []
@@ -669,6 +683,16 @@ def _conditions(
                 SocialAccount.contact_id >= newer_than, recent_handle
             )
             conditions.append(or_(*options, Contact.id.in_(recent_handles)))
+        elif long_walk:
+            # The walk passes many contacts without the text: the organization's accounts
+            # that hold it, read once (PostgreSQL hashes them), cost less than a look-up
+            # of each contact's own (374,000 newest contacts without "ek" on top of 1M:
+            # 620 -> 324 ms, the accounts read in ~70 ms).
+            with_handle = select(SocialAccount.contact_id).where(
+                SocialAccount.organization_id == organization_id, handle
+            )
+            options.append(c.id.in_(with_handle))
+            conditions.append(or_(*options))
         else:
             # A correlated look-up of the contact's own accounts, as a scalar subquery:
             # PostgreSQL would hash an EXISTS over every matching account first (a seq
