@@ -172,3 +172,14 @@ def test_statements_run_again_and_again_are_planned_for_their_values(pg_url: str
     finally:
         plain.dispose()
     assert generic > 0
+
+
+def test_options_in_the_url_are_kept_beside_the_custom_plans(pg_url: str) -> None:
+    engine = make_engine(f"{pg_url}?options=-c%20application_name%3Dkontak-test")
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("SHOW application_name")).scalar() == "kontak-test"
+            mode = connection.execute(text("SHOW plan_cache_mode")).scalar()
+            assert mode == "force_custom_plan"
+    finally:
+        engine.dispose()
