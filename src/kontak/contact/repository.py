@@ -232,7 +232,7 @@ def list_page(
         # first (1M contacts, "Faja": PostgreSQL's count 20-29 ms, SQLite's match lists
         # 39 ms). None where that window held too few: matches crowded among the newest.
         rows = min(WALK_FIRST * -(-WALK_ON_MARGIN * limit // len(found)), WALK_ON_AT_MOST)
-        if session.get_bind().dialect.name == "sqlite":
+        if not postgres:
             # The window's bound from the organization's index costs little here: the
             # walk over it again, handles read as one range.
             more, whole = newest_by_like(WALK_FIRST + rows)
@@ -656,7 +656,7 @@ def _conditions(
         conditions.append(candidates)  # the LIKE conditions decide
     if f.text:
         options = _text_options(f, c.name, c.email_key, c.phone)
-        handle_pattern = "%" + _escape_like(_handle_text(f).lower()) + "%"
+        handle_pattern = _handle_pattern(f)
         handle = SocialAccount.handle_key.like(handle_pattern, escape="\\")
         matches = None
         if indexed and session.get_bind().dialect.name == "postgresql":
@@ -848,9 +848,7 @@ def _newest_matches(
     kept: a top-N sort)."""
     assert f.text is not None
     options = _text_options(f, Contact.name, Contact.email_key, Contact.phone)
-    handle = SocialAccount.handle_key.like(
-        "%" + _escape_like(_handle_text(f).lower()) + "%", escape="\\"
-    )
+    handle = SocialAccount.handle_key.like(_handle_pattern(f), escape="\\")
     newest = []
     for part in _match_parts(session, organization_id, f, options, handle):
         key = part.selected_columns[0]
@@ -860,6 +858,11 @@ def _newest_matches(
     every = union(*newest).subquery()
     key = every.c[0]
     return list(session.scalars(select(key).order_by(key.desc()).limit(rows)))
+
+
+def _handle_pattern(f: ContactFilter) -> str:
+    """The LIKE pattern (escaped with backslashes) that handles holding ``q`` match."""
+    return "%" + _escape_like(_handle_text(f).lower()) + "%"
 
 
 def _escape_like(text: str) -> str:
