@@ -298,3 +298,100 @@ def test_postgresql_identity_keys_turn_around_with_the_rows_kept() -> None:
             engine.dispose()
     finally:
         drop_postgres_database(admin, name)
+
+
+def _collations(conn: Any) -> dict[tuple[str, str], str | None]:
+    rows = conn.exec_driver_sql(
+        "SELECT table_name, column_name, collation_name FROM information_schema.columns"
+        " WHERE table_schema = 'public' AND data_type IN ('character varying', 'text')"
+    )
+    return {(table, column): collation for table, column, collation in rows}
+
+
+def test_postgresql_collations_are_the_models_and_keys_turn_bytewise_with_rows_kept() -> None:
+    """alembic's compare_metadata does not compare collations: every string column's is
+    checked here against the model's, and migration 0012 is run both ways over a stored
+    contact, its account, its tag link and its trigram row."""
+    url, admin, name = create_postgres_database()
+    try:
+        upgrade(url, "0011")
+        engine = make_engine(url)
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(
+                    "INSERT INTO organization (id, slug, name, default_region, created_at)"
+                    " VALUES ('o1', 'o1', 'O', 'ID', now())"
+                )
+                conn.exec_driver_sql(
+                    "INSERT INTO tag (id, organization_id, name, created_at) VALUES ('t1', 'o1', 'vip', now())"
+                )
+                conn.exec_driver_sql(
+                    "INSERT INTO contact (id, organization_id, name, email_key, phone,"
+                    " custom_fields, source, created_at, updated_at) VALUES ('c1', 'o1',"
+                    " 'Budi', 'budi@contoh.id', '+6281234567890', '{}', 'api', now(), now())"
+                )
+                conn.exec_driver_sql(
+                    "INSERT INTO social_account (id, organization_id, contact_id, platform,"
+                    " handle, handle_key) VALUES ('s1', 'o1', 'c1', 'instagram', 'Budi', 'budi')"
+                )
+                conn.exec_driver_sql(
+                    "INSERT INTO contact_tag (contact_id, tag_id, organization_id)"
+                    " VALUES ('c1', 't1', 'o1')"
+                )
+                before = _collations(conn)
+            assert before[("contact", "phone")] is None
+            upgrade(url)
+            with engine.begin() as conn:
+                stored = _collations(conn)
+                expected = {
+                    (table.name, column.name): getattr(
+                        column.type.dialect_impl(engine.dialect), "collation", None
+                    )
+                    for table in Base.metadata.sorted_tables
+                    for column in table.columns
+                    if (table.name, column.name) in stored
+                }
+                assert expected[("contact", "phone")] == "C"
+                assert {k: stored[k] for k in expected} == expected
+                trigram = {k: v for k, v in stored.items() if k[0] == "contact_trigram"}
+                if trigram:  # pg_trgm could be installed (migration 0008)
+                    assert trigram[("contact_trigram", "contact_id")] == "C"
+                    assert trigram[("contact_trigram", "name")] is None
+                    # the trigger that keeps it in step was made again
+                    conn.exec_driver_sql("UPDATE contact SET phone = '+6281299999999'")
+                    assert (
+                        conn.exec_driver_sql(
+                            "SELECT phone FROM contact_trigram WHERE contact_id = 'c1'"
+                        ).scalar()
+                        == "+6281299999999"
+                    )
+                assert (
+                    conn.exec_driver_sql(
+                        "SELECT count(*) FROM contact c JOIN social_account s ON s.contact_id = c.id"
+                        " JOIN contact_tag l ON l.contact_id = c.id JOIN tag t ON t.id = l.tag_id"
+                        " WHERE c.phone LIKE '+62812%%' AND s.handle_key = 'budi'"
+                    ).scalar()
+                    == 1
+                )
+            with pytest.raises(IntegrityError), engine.begin() as conn:  # keys still unique
+                conn.exec_driver_sql(
+                    "INSERT INTO contact (id, organization_id, name, phone, custom_fields,"
+                    " source, created_at, updated_at) VALUES ('c2', 'o1', 'Siti',"
+                    " '+6281299999999', '{}', 'api', now(), now())"
+                )
+            with engine.begin() as conn:  # the cascade still reaches every table
+                conn.exec_driver_sql("DELETE FROM contact WHERE id = 'c1'")
+                assert (
+                    conn.exec_driver_sql(
+                        "SELECT (SELECT count(*) FROM social_account)"
+                        " + (SELECT count(*) FROM contact_tag)"
+                    ).scalar()
+                    == 0
+                )
+            downgrade(url, "0011")
+            with engine.connect() as conn:
+                assert _collations(conn) == before
+        finally:
+            engine.dispose()
+    finally:
+        drop_postgres_database(admin, name)
