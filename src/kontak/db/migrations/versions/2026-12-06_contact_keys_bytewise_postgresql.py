@@ -7,17 +7,17 @@ Their columns take ``COLLATE "C"`` (``kontak.db.types.byte_key``): ``contact.id`
 database's own collation (``C.UTF-8`` on the bench machine, often ``en_US.UTF-8``) every
 comparison inside their B-tree indexes went through the C library's ``strcoll``: a COPY
 of 1M contacts into the table with its four indexes took 10.4 s, 9.2 s with these
-collations; a whole import of 1M rows 23.6-23.8 s, 21.6-22.2 s (docs/benchmarks.md,
-session 21). Equality is the same under both (both are deterministic); the order of
-such values could differ only for punctuation and case, which ids, E.164 phones and
-lower-cased keys sort the same way under ``C`` as SQLite does.
+collations; whole imports of 1M rows, three alternated pairs, 25.2 -> 23.7 s (medians;
+docs/benchmarks.md, session 21). Equality is the same under both (both are
+deterministic); the order of such values could differ only for punctuation and case, and
+ids, E.164 phones and lower-cased keys now sort as SQLite sorts them.
 
 Changing a column's collation rebuilds its indexes and checks the foreign keys that use
-it again: about 20-40 s per million contacts, under a lock of the tables. The trigger that
-keeps ``contact_trigram`` in step names ``contact.email_key`` and ``phone``, so it is
-dropped and made again around the change. The changed columns lose their planner
-statistics, so the tables are analyzed at the end. SQLite compares bytes already: nothing
-to do.
+it again: 6.9 s for 1M contacts on the bench machine, under a lock of the tables. The
+trigger that keeps ``contact_trigram`` in step names ``contact.email_key`` and
+``phone``, so it is dropped and made again around the change. The changed columns lose
+their planner statistics, so the tables are analyzed at the end. SQLite compares bytes
+already: nothing to do.
 
 Revision ID: 0012
 Revises: 0011
