@@ -741,3 +741,47 @@ def _start_cli_job(settings: Settings, sessions: sessionmaker[Session], admin: M
             upload=io.BytesIO(b"name,phone\r\nBudi,0812-3456-7890\r\n"),
             worker=WORKER_ID,
         ).id
+
+
+def test_limit_cuts_the_duplicates_and_errors_to_their_first_entries(api: TestClient) -> None:
+    # The import page asks for the first few of each (a 1M-row file can hold ~10,000
+    # groups and invalid rows); without `limit` the answer is whole, as the spec says.
+    kept = [
+        api.post("/api/v1/contacts", json={"name": f"Ada {i}", "phone": f"0811-0000-000{i}"}).json()
+        for i in range(3)
+    ]
+    rows = [["name", "email", "phone"]]
+    rows += [[f"Lama {i}", "", f"+62 811 0000 000{i}"] for i in range(3)]  # rows 2-4: stored
+    rows += [[f"Sama {i}", f"sama{i}@contoh.id", "0812-0000-0001"] for i in range(3)]  # 5-7
+    rows += [[f"Kembar {i}", "kembar@contoh.id", f"0813000000{i}"] for i in range(2)]  # 8-9
+    rows += [[f"Dobel {i}", "dobel@contoh.id", f"0814000000{i}"] for i in range(2)]  # 10-11
+    rows += [[f"Salah {i}", "bukan-email", f"0815000000{i}"] for i in range(3)]  # 12-14
+    job = run_import(api, csv_bytes(rows))
+    assert job["status"] == "rejected"
+    url = f"/api/v1/imports/{job['id']}"
+
+    whole = api.get(f"{url}/duplicates").json()
+    assert [(g["key"], [r["row"] for r in g["rows"]]) for g in whole["in_file"]] == [
+        ("phone", [5, 6, 7]),
+        ("email", [8, 9]),
+        ("email", [10, 11]),
+    ]
+    assert [(e["row"], e["contact_id"]) for e in whole["existing"]] == [
+        (2, kept[0]["id"]),
+        (3, kept[1]["id"]),
+        (4, kept[2]["id"]),
+    ]
+    cut = api.get(f"{url}/duplicates", params={"limit": 2}).json()
+    assert cut == {
+        "in_file": [{**g, "rows": g["rows"][:2]} for g in whole["in_file"][:2]],
+        "existing": whole["existing"][:2],
+    }
+    errors = api.get(f"{url}/errors").json()
+    assert [e["row"] for e in errors] == [12, 13, 14]
+    assert api.get(f"{url}/errors", params={"limit": 2}).json() == errors[:2]
+
+    for bad in ("0", "10001", "x"):
+        refused = api.get(f"{url}/errors", params={"limit": bad})
+        assert refused.status_code == 422
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["errors"][0]["field"] == "limit"

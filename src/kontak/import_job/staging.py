@@ -418,10 +418,11 @@ class Stage:
             [(row, "", ", ".join(ids), text, stored(text)) for row, ids, text in texts],
         )
 
-    def existing(self) -> list[tuple[int, str, str, str]]:
-        return list(
-            self.db.execute("SELECT row, kind, value, contact_id FROM existing ORDER BY row, kind")
-        )
+    def existing(self, limit: int | None = None) -> list[tuple[int, str, str, str]]:
+        sql = "SELECT row, kind, value, contact_id FROM existing ORDER BY row, kind"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return list(self.db.execute(sql))
 
     def valid_rows(self) -> Iterator[tuple[Any, ...]]:
         """Valid rows in file order: (row, contact id, name, email, email key, phone, channel,

@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, Response
 from kontak.account.roles import Permission
 from kontak.import_job import service
 from kontak.web.deps import SessionDep
-from kontak.web.pages.common import UserDep, page_locale, render, require
+from kontak.web.pages.common import PROBLEMS_SHOWN, UserDep, page_locale, render, require
 
 router = APIRouter(include_in_schema=False)
 
@@ -35,12 +35,14 @@ def job_page(job_id: str, request: Request, session: SessionDep, principal: User
     org = principal.organization
     locale = page_locale(request)
     job = service.get(session, org, job_id, locale=locale, data_dir=settings.data_dir)
+    # One more than shown of each: the page says when the report holds more.
+    more = PROBLEMS_SHOWN + 1
     return render(
         request,
         "imports/job.html",
         {
             "job": job,
-            "duplicates": service.duplicates(session, settings, org, job_id),
-            "errors": service.errors(session, settings, org, job_id, locale=locale),
+            "duplicates": service.duplicates(session, settings, org, job_id, limit=more),
+            "errors": service.errors(session, settings, org, job_id, locale=locale, limit=more),
         },
     )

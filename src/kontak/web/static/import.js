@@ -9,6 +9,9 @@
   var csrf = root.getAttribute("data-csrf");
   var locale = root.getAttribute("data-locale") || "en";
   var maxBytes = parseInt(root.getAttribute("data-max-bytes"), 10);
+  // Groups, rows a group, matches and invalid rows listed; the report has them all (a 1M-row
+  // file's ~10,000 of each froze the page for seconds). One more is fetched to know.
+  var shown = parseInt(root.getAttribute("data-shown"), 10);
   var zone = document.getElementById("dropzone");
   var input = document.getElementById("file-input");
   var go = document.getElementById("continue");
@@ -140,8 +143,17 @@
       el("p", {}, [job.message || text.fix])
     ]);
     result.appendChild(box);
-    Promise.all([api("/api/v1/imports/" + job.id + "/duplicates"), api("/api/v1/imports/" + job.id + "/errors")]).then(function (found) {
+    var limit = "?limit=" + (shown + 1);
+    Promise.all([
+      api("/api/v1/imports/" + job.id + "/duplicates" + limit),
+      api("/api/v1/imports/" + job.id + "/errors" + limit)
+    ]).then(function (found) {
       var dupes = found[0], errors = found[1];
+      function more(list, template, into) {
+        if (list.length > shown) {
+          into.appendChild(el("p", { "class": "muted more" }, [fmt(template, { count: shown })]));
+        }
+      }
       if (dupes.in_file.length || dupes.existing.length) {
         var panel = el("div", { "class": "duplicates", id: "duplicates", hidden: "" });
         var toggle = el("button", { type: "button", id: "see-duplicates", "aria-expanded": "false", "aria-controls": "duplicates" }, [text.see]);
@@ -153,28 +165,32 @@
         });
         if (dupes.in_file.length) {
           panel.appendChild(el("h3", {}, [text.in_file]));
-          dupes.in_file.forEach(function (group) {
+          dupes.in_file.slice(0, shown).forEach(function (group) {
             var headers = Object.keys(group.rows[0].cells);
             panel.appendChild(el("h4", {}, [group.key + " " + group.value]));
-            panel.appendChild(table([text.row].concat(headers), group.rows.map(function (r) {
+            panel.appendChild(table([text.row].concat(headers), group.rows.slice(0, shown).map(function (r) {
               return [r.row].concat(headers.map(function (h) { return r.cells[h]; }));
             })));
+            more(group.rows, text.first_rows, panel);
           });
+          more(dupes.in_file, text.first_shown, panel);
         }
         if (dupes.existing.length) {
           panel.appendChild(el("h3", {}, [text.existing]));
-          panel.appendChild(table([text.row, text.column, text.value, text.contact], dupes.existing.map(function (e) {
+          panel.appendChild(table([text.row, text.column, text.value, text.contact], dupes.existing.slice(0, shown).map(function (e) {
             return [e.row, e.key, e.value, el("a", { href: "/contacts/" + e.contact_id }, [e.contact_id])];
           })));
+          more(dupes.existing, text.first_shown, panel);
         }
         result.appendChild(el("div", { "class": "actions" }, [toggle]));
         result.appendChild(panel);
       }
       if (errors.length) {
         result.appendChild(el("h3", {}, [text.invalid]));
-        result.appendChild(table([text.row, text.column, text.value, text.problem], errors.map(function (e) {
+        result.appendChild(table([text.row, text.column, text.value, text.problem], errors.slice(0, shown).map(function (e) {
           return [e.row, e.column, e.value, e.message];
         })));
+        more(errors, text.first_shown, result);
       }
       result.appendChild(el("p", {}, [text.report + ": ",
         el("a", { href: "/api/v1/imports/" + job.id + "/report?format=csv" }, [".CSV"]), " ",
