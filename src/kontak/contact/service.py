@@ -108,11 +108,11 @@ def create(
         created_at=now,
         updated_at=now,
     )
-    tags = tag_service.ensure_tags(session, org.id, contact_values.tags)
+    tag_ids = tag_service.ensure_tags(session, org.id, contact_values.tags)
     _insert_or_conflict(session, org.id, contact_values, read)
-    repository.link_tags(session, org.id, read.id, [t.id for t in tags])
+    repository.link_tags(session, org.id, read.id, list(tag_ids.values()))
     # Everything is known: answer without reading the contact back.
-    read.tags = sorted(t.name for t in tags)
+    read.tags = sorted(tag_ids)
     return read
 
 
@@ -151,8 +151,8 @@ def update(
     contact.updated_at = utcnow()
     _flush_or_conflict(session, org.id, merged, contact)
     if "tags" in values:
-        tags = tag_service.ensure_tags(session, org.id, merged.tags)
-        repository.set_tags(session, contact, [t.id for t in tags])
+        tag_ids = tag_service.ensure_tags(session, org.id, merged.tags)
+        repository.set_tags(session, contact, list(tag_ids.values()))
     return get(session, org, contact.id)
 
 

@@ -185,8 +185,7 @@ def _attempt(
         return outcome
 
     skip = set(contacts_of)
-    tags = tag_service.ensure_tags(session, org.id, stage.meta("tags", []))
-    tag_ids = {t.name: t.id for t in tags}
+    tag_ids = tag_service.ensure_tags(session, org.id, stage.meta("tags", []))
     started = time.monotonic()
     outcome.created = bulk.insert_new(
         session, org.id, stage, skip=skip, source=source, now=utcnow(), tag_ids=tag_ids

@@ -205,7 +205,7 @@ class StreamedWrite:
         try:
             schema = f"segment{number}"
             bulk.attach_stage(session, path, schema)
-            tags = tag_service.ensure_tags(session, self._org_id, stage.tag_names())
+            tag_ids = tag_service.ensure_tags(session, self._org_id, stage.tag_names())
             self._created += bulk.insert_new(
                 session,
                 self._org_id,
@@ -213,7 +213,7 @@ class StreamedWrite:
                 skip=set(),
                 source=self._source,
                 now=self._now,
-                tag_ids={t.name: t.id for t in tags},
+                tag_ids=tag_ids,
                 schema=schema,
             )
         finally:

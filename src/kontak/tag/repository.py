@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
+from kontak.db.base import new_id, utcnow
 from kontak.db.models import ContactTag, Tag
+from kontak.db.types import UTCDateTime
 
 
 def list_with_counts(session: Session, organization_id: str) -> list[tuple[Tag, int]]:
@@ -35,6 +38,71 @@ def get_by_names(session: Session, organization_id: str, names: Iterable[str]) -
         select(Tag).where(Tag.organization_id == organization_id, Tag.name.in_(wanted))
     )
     return {tag.name: tag for tag in tags}
+
+
+def ids_by_names(session: Session, organization_id: str, names: Sequence[str]) -> dict[str, str]:
+    """The ids of those of ``names`` that are tags of the organization, by name. The names
+    go as one value (an array; JSON on SQLite): a file can name a million tags, and every
+    engine caps a statement's values (PostgreSQL's protocol at 65,535)."""
+    if not names:
+        return {}
+    rows = session.execute(
+        _IDS_BY_NAMES[_engine(session)], {"org": organization_id, "names": _many(session, names)}
+    )
+    return {str(name): str(tag_id) for name, tag_id in rows}
+
+
+def insert_missing(session: Session, organization_id: str, names: Sequence[str]) -> None:
+    """Create the tags ``names`` in one statement; a name another writer has taken
+    meanwhile is left to it (``ON CONFLICT DO NOTHING``)."""
+    if not names:
+        return
+    ids = [new_id() for _ in names]
+    values: dict[str, object] = {"org": organization_id, "now": utcnow()}
+    if _engine(session) == "postgresql":
+        values.update(ids=ids, names=list(names))
+    else:  # one array of pairs: two json_each joined by position loop over each other
+        values.update(pairs=json.dumps(list(zip(ids, names, strict=True))))
+    session.execute(_INSERT_MISSING[_engine(session)], values)
+
+
+def _engine(session: Session) -> str:
+    return "postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"
+
+
+def _many(session: Session, values: Sequence[str]) -> object:
+    return list(values) if _engine(session) == "postgresql" else json.dumps(list(values))
+
+
+_IDS_BY_NAMES = {
+    "postgresql": text(
+        "SELECT name, id FROM tag WHERE organization_id = :org AND name = ANY(:names)"
+    ),
+    "sqlite": text(
+        "SELECT name, id FROM tag WHERE organization_id = :org"
+        " AND name IN (SELECT value FROM json_each(:names))"
+    ),
+}
+_NOW = bindparam("now", type_=UTCDateTime())
+_INSERT_MISSING = {
+    "postgresql": text(
+        """
+        INSERT INTO tag (id, organization_id, name, created_at)
+        SELECT u.id, :org, u.name, :now
+          FROM unnest(CAST(:ids AS text[]), CAST(:names AS text[])) AS u(id, name)
+        ON CONFLICT (organization_id, name) DO NOTHING
+        """
+    ).bindparams(_NOW),
+    "sqlite": text(
+        """
+        INSERT INTO tag (id, organization_id, name, created_at)
+        SELECT json_extract(value, '$[0]'), :org, json_extract(value, '$[1]'), :now
+          FROM json_each(:pairs)
+         WHERE true  -- else SQLite's parser may read ON CONFLICT as a join's constraint
+        ON CONFLICT (organization_id, name) DO NOTHING
+        """
+    ).bindparams(_NOW),
+}
 
 
 def get_by_name(session: Session, organization_id: str, name: str) -> Tag | None:

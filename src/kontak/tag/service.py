@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kontak.contact.normalize import InvalidValue, normalize_tag
@@ -43,21 +42,19 @@ def create_tag(session: Session, org: Organization, data: TagCreate) -> TagRead:
     return TagRead(id=tag.id, name=tag.name, contact_count=0, created_at=tag.created_at)
 
 
-def ensure_tags(session: Session, org_id: str, names: Sequence[str]) -> list[Tag]:
-    """The tags named (already normalized), creating those that do not exist yet."""
-    found = repository.get_by_names(session, org_id, names)
-    for name in names:
-        if name in found:
-            continue
-        tag = Tag(organization_id=org_id, name=name)
-        try:
-            with session.begin_nested():
-                repository.add(session, tag)
-        except IntegrityError:
-            # Another writer created it between our read and our insert: use theirs.
-            existing = repository.get_by_name(session, org_id, name)
-            if existing is None:
-                raise
-            tag = existing
-        found[name] = tag
-    return [found[name] for name in names]
+def ensure_tags(session: Session, org_id: str, names: Sequence[str]) -> dict[str, str]:
+    """The ids of the tags named (already normalized), by name in the order given; those
+    that do not exist yet are created in bulk. Tag by tag, each in a savepoint of its own,
+    a file naming 200,000 tags took ~60 s more to import on SQLite; on PostgreSQL one
+    look-up of more than 65,535 names failed the import."""
+    wanted = list(dict.fromkeys(names))
+    found = repository.ids_by_names(session, org_id, wanted)
+    for _ in range(3):
+        missing = [name for name in wanted if name not in found]
+        if not missing:
+            break
+        repository.insert_missing(session, org_id, missing)
+        # Ours, or another writer's that ON CONFLICT left alone (committed: READ COMMITTED
+        # sees it now; SQLite has one writer at a time).
+        found.update(repository.ids_by_names(session, org_id, missing))
+    return {name: found[name] for name in wanted}
