@@ -7,6 +7,7 @@ import re
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from kontak.tag.service import TAGS_SHOWN
 from kontak.web.pages.common import PROBLEMS_SHOWN
 from tests.api.imports import run_import
 from tests.factories import Member, make_member
@@ -270,3 +271,44 @@ def test_an_imports_page_lists_the_first_problems_and_points_at_the_report(
     client.headers["Authorization"] = f"Bearer {admin.token}"
     assert len(client.get(f"/api/v1/imports/{job['id']}/duplicates").json()["in_file"]) == n + 1
     assert len(client.get(f"/api/v1/imports/{job['id']}/errors").json()) == n
+
+
+def test_pages_offer_the_first_tags_once_there_are_many(client: TestClient, admin: Member) -> None:
+    # An import can make a tag a row: 200,000 tags made the contacts and settings pages
+    # 10-15 MB (a choice, a chip each) and ~20 s to load.
+    many = TAGS_SHOWN + 1
+    rows = [["name", "phone", "tags"]]
+    rows += [[f"Orang {i}", f"0857{i:08d}", f"pelanggan-{i:04d}"] for i in range(many)]
+    client.headers["Authorization"] = f"Bearer {admin.token}"
+    assert run_import(client, csv_bytes(rows))["status"] == "completed"
+    del client.headers["Authorization"]
+    signed_in(client, admin)
+
+    listing = client.get("/contacts").text
+    assert '<select id="tag"' not in listing
+    assert '<input id="tag" name="tag"' in listing
+    choices = re.findall(r'<option value="(pelanggan-\d+)">', listing)
+    assert choices == [f"pelanggan-{i:04d}" for i in range(TAGS_SHOWN)]
+    last = client.get("/contacts", params={"tag": f"pelanggan-{many - 1:04d}"}).text
+    assert f"Orang {many - 1}<" in last
+    assert "Orang 0<" not in last
+    assert f'value="pelanggan-{many - 1:04d}" list="tag-choices"' in last
+
+    form = client.get("/contacts/new").text
+    assert len(re.findall(r'<option value="pelanggan-\d+">', form)) == TAGS_SHOWN
+    settings = client.get("/settings").text
+    assert len(re.findall(r'<span class="chip">pelanggan-\d+</span>', settings)) == TAGS_SHOWN
+    assert f"The first {TAGS_SHOWN} of {many} tags, by name." in settings
+
+
+def test_few_tags_are_a_choice_with_their_counts(client: TestClient, admin: Member) -> None:
+    client.headers["Authorization"] = f"Bearer {admin.token}"
+    body = {"name": "Ani", "phone": "0812-3456-7890", "tags": ["VIP", "b2b"]}
+    assert client.post("/api/v1/contacts", json=body).status_code == 201
+    del client.headers["Authorization"]
+    signed_in(client, admin)
+    listing = client.get("/contacts", params={"tag": "vip"}).text
+    assert '<select id="tag" name="tag">' in listing
+    assert '<option value="vip" selected>vip (1)</option>' in listing
+    assert '<option value="b2b" >b2b (1)</option>' in listing
+    assert "The first" not in client.get("/settings").text

@@ -13,21 +13,24 @@ from kontak.db.models import ContactTag, Tag
 from kontak.db.types import UTCDateTime
 
 
-def list_with_counts(session: Session, organization_id: str) -> list[tuple[Tag, int]]:
+def list_with_counts(
+    session: Session, organization_id: str, limit: int | None = None
+) -> list[tuple[Tag, int]]:
     # Counted per tag on the links' tag_id index (a tag's links are its organization's).
     count = select(func.count()).where(ContactTag.tag_id == Tag.id).scalar_subquery()
-    rows = session.execute(
-        select(Tag, count).where(Tag.organization_id == organization_id).order_by(Tag.name)
-    )
+    query = select(Tag, count).where(Tag.organization_id == organization_id).order_by(Tag.name)
+    rows = session.execute(query.limit(limit))
     return [(tag, int(n)) for tag, n in rows]
 
 
-def names(session: Session, organization_id: str) -> list[str]:
-    return list(
-        session.scalars(
-            select(Tag.name).where(Tag.organization_id == organization_id).order_by(Tag.name)
-        )
-    )
+def names(session: Session, organization_id: str, limit: int | None = None) -> list[str]:
+    query = select(Tag.name).where(Tag.organization_id == organization_id).order_by(Tag.name)
+    return list(session.scalars(query.limit(limit)))
+
+
+def count(session: Session, organization_id: str) -> int:
+    total = session.scalar(select(func.count()).where(Tag.organization_id == organization_id))
+    return int(total or 0)
 
 
 def get_by_names(session: Session, organization_id: str, names: Iterable[str]) -> dict[str, Tag]:

@@ -56,11 +56,20 @@ def contact_list(
             "q": q or "",
             "tag": tag or "",
             "channel": channel or "",
-            "tags": tag_service.list_tags(session, org),
+            **_tag_choices(session, org),
             "channels": CHANNELS,
             "filtered": bool(q or tag or channel),
         },
     )
+
+
+def _tag_choices(session: Any, org: Any) -> dict[str, Any]:
+    """The tag filter: a choice of every tag with its count, or past ``TAGS_SHOWN`` tags a
+    text field that suggests the first of them."""
+    names = tag_service.tag_names(session, org, limit=tag_service.TAGS_SHOWN + 1)
+    if len(names) > tag_service.TAGS_SHOWN:
+        return {"tags": None, "tag_suggestions": names[: tag_service.TAGS_SHOWN]}
+    return {"tags": tag_service.list_tags(session, org), "tag_suggestions": []}
 
 
 def _form_context(
@@ -74,7 +83,7 @@ def _form_context(
         "channels": CHANNELS,
         "platforms": PLATFORMS,
         "fields": custom_field_service.list_fields(session, org),
-        "known_tags": tag_service.tag_names(session, org),
+        "known_tags": tag_service.tag_names(session, org, limit=tag_service.TAGS_SHOWN),
         **extra,
     }
 

@@ -27,7 +27,8 @@ def _page(
 ) -> Response:
     org = principal.organization
     context = {
-        "tags": tag_service.list_tags(session, org),
+        "tags": tag_service.list_tags(session, org, limit=tag_service.TAGS_SHOWN),
+        "tag_total": tag_service.count_tags(session, org),
         "fields": custom_field_service.list_fields(session, org),
         "field_types": FIELD_TYPES,
         "roles": [r.value for r in Role],
