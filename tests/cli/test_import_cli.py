@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from python_calamine import CalamineWorkbook
 from sqlalchemy import Engine
 
+from kontak.cli.imports import ROWS_SHOWN, SHOWN
 from kontak.config import Settings
 from kontak.db import search_index
 from tests.cli.test_cli import run
@@ -78,6 +79,41 @@ def test_import_exit_codes_and_json(
     no_org = run(settings, "import", str(good), "--org", "nobody")
     assert no_org.returncode == 2
     assert "No organization" in no_org.stderr
+
+
+def test_a_big_rejection_prints_the_first_of_each_and_how_many_more(
+    settings: Settings, admin: Member, tmp_path: Path
+) -> None:
+    # The groups were all printed (a 1M-row file: ~10,000), the matches of stored contacts
+    # cut at 200 without a word, a group's row numbers all on one line.
+    stored = tmp_path / "stored.csv"
+    stored.write_bytes(
+        csv_bytes([["name", "phone"], *([f"Lama {i}", f"0815{i:08d}"] for i in range(SHOWN + 3))])
+    )
+    assert run(settings, "import", str(stored), "--org", admin.org).returncode == 0
+    rows = [["name", "email", "phone"]]
+    rows += [[f"Lama {i}", "", f"0815{i:08d}"] for i in range(SHOWN + 3)]  # stored
+    rows += [[f"Sama {i}", "", "0812-0000-0001"] for i in range(ROWS_SHOWN + 5)]
+    rows += [
+        [f"Kembar {i} {j}", f"k{i}@contoh.id", f"0813{i:04d}00{j}"]
+        for i in range(SHOWN + 2)
+        for j in (1, 2)
+    ]
+    rows += [[f"Salah {i}", f"salah{i}@", ""] for i in range(SHOWN + 1)]
+    big = tmp_path / "big.csv"
+    big.write_bytes(csv_bytes(rows))
+    done = run(settings, "import", str(big), "--org", admin.org)
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert "… and 3 more values; use --json for all of them." in lines
+    assert "… and 3 more rows; use --json for all of them." in lines
+    assert "… and 1 more cells; use --json for all of them." in lines
+    assert " and 5 more" in done.stderr  # the rows of the group of 25
+    assert "k0@contoh.id" in done.stderr
+    full = json.loads(run(settings, "import", str(big), "--org", admin.org, "--json").stdout)
+    assert len(full["duplicates"]["in_file"]) == SHOWN + 3
+    assert len(full["duplicates"]["existing"]) == SHOWN + 3
+    assert len(full["errors"]) == SHOWN + 1
 
 
 def test_dry_run_writes_nothing(settings: Settings, admin: Member, tmp_path: Path) -> None:

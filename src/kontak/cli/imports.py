@@ -117,6 +117,12 @@ def import_file(
     raise typer.Exit(EXIT_REJECTED)
 
 
+# Entries of each table a rejected import prints (a 1M-row file can hold ~10,000 groups,
+# matches and invalid cells: --json and the report have them all), and row numbers a group.
+SHOWN = 200
+ROWS_SHOWN = 20
+
+
 def _print_result(
     status: str, message: str, duplicates: DuplicatesRead, errors: list[RowErrorRead]
 ) -> None:
@@ -126,26 +132,35 @@ def _print_result(
     if in_file:
         table = Table(title="Duplicated in the file", show_lines=False)
         for name in ("key", "value", "rows"):
-            table.add_column(name)
-        for group in in_file:
-            table.add_row(group.key, group.value, ", ".join(str(r.row) for r in group.rows))
+            table.add_column(name, overflow="fold")
+        for group in in_file[:SHOWN]:
+            rows = ", ".join(str(r.row) for r in group.rows[:ROWS_SHOWN])
+            if len(group.rows) > ROWS_SHOWN:
+                rows += f" and {len(group.rows) - ROWS_SHOWN} more"
+            table.add_row(group.key, group.value, rows)
         err.print(table)
+        _more(len(in_file), "values")
     if existing:
         table = Table(title="Already in your contacts")
         for name in ("row", "key", "value", "contact"):
             table.add_column(name)
-        for item in existing[:200]:
+        for item in existing[:SHOWN]:
             table.add_row(str(item.row), item.key, item.value, item.contact_id)
         err.print(table)
+        _more(len(existing), "rows")
     if errors:
         table = Table(title="Invalid cells")
         for name in ("row", "column", "value", "message"):
             table.add_column(name, overflow="fold")
-        for e in errors[:200]:
+        for e in errors[:SHOWN]:
             table.add_row(str(e.row), e.column, e.value, e.message)
         err.print(table)
-        if len(errors) > 200:
-            err.print(f"… and {len(errors) - 200} more; use --json for all of them.")
+        _more(len(errors), "cells")
+
+
+def _more(count: int, what: str) -> None:
+    if count > SHOWN:
+        err.print(f"… and {count - SHOWN} more {what}; use --json for all of them.")
 
 
 def export(
