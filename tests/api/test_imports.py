@@ -23,6 +23,19 @@ from tests.files import TEMPLATE, csv_bytes, far_corner_xlsx, strip_dimension, x
 REALWORLD = Path(__file__).resolve().parents[3] / "shared" / "realworld"
 
 
+class _AnyId:
+    """Equal to any 26-character id."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and len(other) == 26
+
+    def __repr__(self) -> str:
+        return "ANY_ID"
+
+
+ANY_ID = _AnyId()
+
+
 def person(i: int) -> list[str]:
     return [
         f"Pelanggan {i}",
@@ -809,3 +822,40 @@ def test_a_file_naming_more_tags_than_a_statement_can_bind_imports(api: TestClie
     assert [(c["name"], c["tags"]) for c in found] == [("Orang 12345", ["pelanggan-12345", "vip"])]
     updated = api.get(f"/api/v1/contacts/{first.json()['id']}").json()
     assert updated["tags"] == ["pelanggan-00000", "vip"]
+
+
+def test_the_whole_answers_are_streamed_and_equal_the_models(api: TestClient) -> None:
+    # Without a limit, /duplicates and /errors are written as read from the staging file:
+    # re-importing a 1M-row file holds ~2M matches, which as models took ~1 KB each.
+    count = 1500
+    stored = [["name", "email", "phone"]]
+    stored += [[f"Lama {i}", f"lama{i}@contoh.id", f"0815{i:08d}"] for i in range(count)]
+    assert run_import(api, csv_bytes(stored))["status"] == "completed"
+    again = [*stored, ["Kembar", "kembar@contoh.id", ""], ["Kembar 2", "KEMBAR@contoh.id", ""]]
+    again += [[f"Salah {i}", f"salah{i}@", ""] for i in range(count)]
+    job = run_import(api, csv_bytes(again))
+    assert job["status"] == "rejected"
+    url = f"/api/v1/imports/{job['id']}"
+
+    whole = api.get(f"{url}/duplicates")
+    assert whole.status_code == 200
+    assert whole.headers["content-type"] == "application/json"
+    assert "content-length" not in whole.headers  # sent in pieces
+    found = whole.json()
+    assert len(found["existing"]) == 2 * count  # each row's email and phone
+    assert found["existing"][:2] == [
+        {"row": 2, "key": "email", "value": "lama0@contoh.id", "contact_id": ANY_ID},
+        {"row": 2, "key": "phone", "value": "+6281500000000", "contact_id": ANY_ID},
+    ]
+    assert [(g["key"], [r["row"] for r in g["rows"]]) for g in found["in_file"]] == [
+        ("email", [count + 2, count + 3])
+    ]
+    assert found == api.get(f"{url}/duplicates", params={"limit": 10_000}).json()
+
+    errors = api.get(f"{url}/errors")
+    assert "content-length" not in errors.headers
+    assert len(errors.json()) == count
+    assert errors.json() == api.get(f"{url}/errors", params={"limit": 10_000}).json()
+    indonesian = api.get(f"{url}/errors", headers={"Accept-Language": "id"}).json()
+    assert indonesian[0]["message"] != errors.json()[0]["message"]
+    assert api.get("/api/v1/imports/01NOSUCHJOB0000000000000000/duplicates").status_code == 404

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
@@ -24,6 +25,7 @@ from kontak.import_job import service
 from kontak.import_job.apply import ON_EXISTING
 from kontak.import_job.runner import WORKER_ID, run_job
 from kontak.import_job.schemas import DuplicatesRead, RowErrorRead
+from kontak.import_job.service import ProblemCounts
 
 
 def import_file(
@@ -83,21 +85,26 @@ def import_file(
         with transaction(settings, write=False) as session:
             organization = account_service.get_organization(session, org)
             final = service.get(session, organization, job.id)
-            duplicates = service.duplicates(session, settings, organization, job.id)
-            errors = service.errors(session, settings, organization, job.id)
+            if as_json:  # whole, written as read from the staging file (memory stays flat)
+                job_json = json.dumps(final.model_dump(mode="json"), ensure_ascii=False)
+                dupes = service.duplicates_json(session, settings, organization, job.id)
+                errs = service.errors_json(session, settings, organization, job.id)
+            else:
+                more = SHOWN + 1  # the first of each; how many there are, counted apart
+                duplicates = service.duplicates(session, settings, organization, job.id, limit=more)
+                errors = service.errors(session, settings, organization, job.id, limit=more)
+                counts = service.problem_counts(session, settings, organization, job.id)
         if as_json:
-            out(
-                json.dumps(
-                    {
-                        "job": final.model_dump(mode="json"),
-                        "duplicates": duplicates.model_dump(mode="json"),
-                        "errors": [e.model_dump(mode="json") for e in errors],
-                    },
-                    ensure_ascii=False,
-                )
-            )
+            write = sys.stdout.write
+            write(f'{{"job":{job_json},"duplicates":')
+            for piece in dupes:
+                write(piece)
+            write(',"errors":')
+            for piece in errs:
+                write(piece)
+            out("}")
         else:
-            _print_result(final.status, final.message or "", duplicates, errors)
+            _print_result(final.status, final.message or "", duplicates, errors, counts)
         if upkeep is not None:
             # The outcome is known and shown; the new contacts are searchable already
             # (unindexed rows are read directly) and are indexed before the command ends.
@@ -124,7 +131,11 @@ ROWS_SHOWN = 20
 
 
 def _print_result(
-    status: str, message: str, duplicates: DuplicatesRead, errors: list[RowErrorRead]
+    status: str,
+    message: str,
+    duplicates: DuplicatesRead,
+    errors: list[RowErrorRead],
+    counts: ProblemCounts,
 ) -> None:
     colour = {"completed": "green", "rejected": "red", "failed": "red"}.get(status, "yellow")
     err.print(f"[{colour}]{status}[/{colour}]: {message}")
@@ -133,13 +144,13 @@ def _print_result(
         table = Table(title="Duplicated in the file", show_lines=False)
         for name in ("key", "value", "rows"):
             table.add_column(name, overflow="fold")
-        for group in in_file[:SHOWN]:
+        for group, count in zip(in_file[:SHOWN], counts.group_rows, strict=False):
             rows = ", ".join(str(r.row) for r in group.rows[:ROWS_SHOWN])
-            if len(group.rows) > ROWS_SHOWN:
-                rows += f" and {len(group.rows) - ROWS_SHOWN} more"
+            if count > ROWS_SHOWN:
+                rows += f" and {count - ROWS_SHOWN} more"
             table.add_row(group.key, group.value, rows)
         err.print(table)
-        _more(len(in_file), "values")
+        _more(counts.in_file, "values")
     if existing:
         table = Table(title="Already in your contacts")
         for name in ("row", "key", "value", "contact"):
@@ -147,7 +158,7 @@ def _print_result(
         for item in existing[:SHOWN]:
             table.add_row(str(item.row), item.key, item.value, item.contact_id)
         err.print(table)
-        _more(len(existing), "rows")
+        _more(counts.existing, "rows")
     if errors:
         table = Table(title="Invalid cells")
         for name in ("row", "column", "value", "message"):
@@ -155,7 +166,7 @@ def _print_result(
         for e in errors[:SHOWN]:
             table.add_row(str(e.row), e.column, e.value, e.message)
         err.print(table)
-        _more(len(errors), "cells")
+        _more(counts.errors, "cells")
 
 
 def _more(count: int, what: str) -> None:

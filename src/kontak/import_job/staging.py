@@ -380,12 +380,14 @@ class Stage:
         finally:
             db.close()
 
-    def errors(self, limit: int | None = None) -> list[tuple[int, str, str, str]]:
-        """(row, column, value, message); messages come back as translatable Texts."""
+    def errors(self, limit: int | None = None) -> Iterator[tuple[int, str, str, str]]:
+        """(row, column, value, message) in row order, read as they are taken; messages
+        come back as translatable Texts."""
         sql = "SELECT row, col, value, message, data FROM error ORDER BY row, rowid"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [(r, c, v, restore(m, d)) for r, c, v, m, d in self.db.execute(sql)]
+        for r, c, v, m, d in self.db.cursor().execute(sql):
+            yield r, c, v, restore(m, d)
 
     def cells(self, rows: Sequence[int]) -> dict[int, list[str]]:
         found: dict[int, list[str]] = {}
@@ -418,11 +420,16 @@ class Stage:
             [(row, "", ", ".join(ids), text, stored(text)) for row, ids, text in texts],
         )
 
-    def existing(self, limit: int | None = None) -> list[tuple[int, str, str, str]]:
+    def count_existing(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM existing").fetchone()[0])
+
+    def existing(self, limit: int | None = None) -> Iterator[tuple[int, str, str, str]]:
+        """(row, kind, stored value, contact id) of the rows that match stored contacts, in
+        row order, read as they are taken (a cursor of its own)."""
         sql = "SELECT row, kind, value, contact_id FROM existing ORDER BY row, kind"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return list(self.db.execute(sql))
+        yield from self.db.cursor().execute(sql)
 
     def valid_rows(self) -> Iterator[tuple[Any, ...]]:
         """Valid rows in file order: (row, contact id, name, email, email key, phone, channel,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, File, Form, Query, Request, Response, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
 from kontak.custom_field import service as custom_field_service
@@ -123,9 +124,11 @@ Limit = Annotated[
 @one_trip
 def get_duplicates(
     job_id: str, request: Request, org: Importer, limit: Limit = None
-) -> DuplicatesRead:
+) -> DuplicatesRead | Response:
     with transaction(request, org) as (session, org):
         settings = request.app.state.settings
+        if limit is None:  # whole, streamed from the staging file: memory stays flat
+            return _streamed(service.duplicates_json(session, settings, org, job_id))
         return service.duplicates(session, settings, org, job_id, limit=limit)
 
 
@@ -133,10 +136,16 @@ def get_duplicates(
 @one_trip
 def get_errors(
     job_id: str, request: Request, org: Importer, locale: LocaleDep, limit: Limit = None
-) -> list[RowErrorRead]:
+) -> list[RowErrorRead] | Response:
     with transaction(request, org) as (session, org):
         settings = request.app.state.settings
+        if limit is None:
+            return _streamed(service.errors_json(session, settings, org, job_id, locale=locale))
         return service.errors(session, settings, org, job_id, locale=locale, limit=limit)
+
+
+def _streamed(pieces: Iterator[str]) -> StreamingResponse:
+    return StreamingResponse(pieces, media_type="application/json")
 
 
 @router.get("/{job_id}/report")
