@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy.orm import Session
 
@@ -29,7 +29,6 @@ from kontak.import_job.paths import (
     stage_path,
 )
 from kontak.import_job.schemas import (
-    DuplicateRow,
     DuplicatesRead,
     ExistingDuplicate,
     ImportJobPage,
@@ -41,6 +40,11 @@ from kontak.import_job.staging import DuplicateGroup, Stage
 from kontak.messages import restore, translate
 
 MAX_LIST = 100
+# A streamed JSON answer goes out in pieces of about this many characters.
+PIECE_CHARS = 1 << 16
+# Duplicate groups whose rows' cells are read at once.
+GROUPS_A_READ = 500
+_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _CHUNK = 1 << 20
 REPORT_BATCH = 5000  # problem rows whose cells are read at once
 
@@ -179,28 +183,36 @@ def duplicates(
     if stage is None:
         return DuplicatesRead(in_file=[], existing=[])
     try:
-        headers = stage.meta("headers", [])
         groups = stage.duplicate_groups()
         if limit is not None:
             groups = [DuplicateGroup(g.kind, g.value, g.rows[:limit]) for g in groups[:limit]]
-        cells = stage.cells(sorted({r for g in groups for r in g.rows}))
-        in_file = [
-            InFileDuplicate(
-                key=g.kind,
-                value=g.value,
-                rows=[
-                    DuplicateRow(row=r, cells=_by_header(headers, cells.get(r, []))) for r in g.rows
-                ],
-            )
-            for g in groups
-        ]
-        existing = [
-            ExistingDuplicate(row=row, key=kind, value=value, contact_id=cid)
-            for row, kind, value, cid in stage.existing(limit)
-        ]
-        return DuplicatesRead(in_file=in_file, existing=existing)
+        return DuplicatesRead(
+            in_file=[InFileDuplicate.model_validate(g) for g in _in_file(stage, groups)],
+            existing=[ExistingDuplicate.model_validate(e) for e in _existing(stage, limit)],
+        )
     finally:
         stage.close()
+
+
+def _in_file(stage: Stage, groups: list[DuplicateGroup]) -> Iterator[dict[str, Any]]:
+    """Each group as the API shows it, its rows' cells read GROUPS_A_READ groups at a time."""
+    headers = stage.meta("headers", [])
+    for start in range(0, len(groups), GROUPS_A_READ):
+        batch = groups[start : start + GROUPS_A_READ]
+        cells = stage.cells(sorted({r for g in batch for r in g.rows}))
+        for g in batch:
+            rows = [{"row": r, "cells": _by_header(headers, cells.get(r, []))} for r in g.rows]
+            yield {"key": g.kind, "value": g.value, "rows": rows}
+
+
+def _existing(stage: Stage, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    for row, kind, value, contact_id in stage.existing(limit):
+        yield {"row": row, "key": kind, "value": value, "contact_id": contact_id}
+
+
+def _errors(stage: Stage, locale: str, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    for row, column, value, message in stage.errors(limit):
+        yield {"row": row, "column": column, "value": value, "message": translate(message, locale)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,13 +240,6 @@ def problem_counts(
         stage.close()
 
 
-# A streamed JSON answer goes out in pieces of about this many characters.
-PIECE_CHARS = 1 << 16
-# Duplicate groups whose rows' cells are read at once while streaming.
-GROUPS_A_READ = 500
-_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
 def duplicates_json(
     session: Session, settings: Settings, org: Organization, job_id: str
 ) -> Iterator[str]:
@@ -259,23 +264,11 @@ def _duplicates_parts(stage: Stage | None) -> Iterator[str]:
         yield '{"in_file":[],"existing":[]}'
         return
     try:
-        headers = stage.meta("headers", [])
-        groups = stage.duplicate_groups()
-        yield '{"in_file":['
-        comma = ""
-        for start in range(0, len(groups), GROUPS_A_READ):
-            batch = groups[start : start + GROUPS_A_READ]
-            cells = stage.cells(sorted({r for g in batch for r in g.rows}))
-            for g in batch:
-                rows = [{"row": r, "cells": _by_header(headers, cells.get(r, []))} for r in g.rows]
-                yield comma + _json({"key": g.kind, "value": g.value, "rows": rows})
-                comma = ","
-        yield '],"existing":['
-        comma = ""
-        for row, kind, value, contact_id in stage.existing():
-            yield comma + _json({"row": row, "key": kind, "value": value, "contact_id": contact_id})
-            comma = ","
-        yield "]}"
+        yield '{"in_file":'
+        yield from _array(_in_file(stage, stage.duplicate_groups()))
+        yield ',"existing":'
+        yield from _array(_existing(stage))
+        yield "}"
     finally:
         stage.close()
 
@@ -285,15 +278,19 @@ def _errors_parts(stage: Stage | None, locale: str) -> Iterator[str]:
         yield "[]"
         return
     try:
-        yield "["
-        comma = ""
-        for row, column, value, message in stage.errors():
-            text = translate(message, locale)
-            yield comma + _json({"row": row, "column": column, "value": value, "message": text})
-            comma = ","
-        yield "]"
+        yield from _array(_errors(stage, locale))
     finally:
         stage.close()
+
+
+def _array(items: Iterator[dict[str, Any]]) -> Iterator[str]:
+    """A JSON array of ``items``, an item at a time."""
+    yield "["
+    comma = ""
+    for item in items:
+        yield comma + _json(item)
+        comma = ","
+    yield "]"
 
 
 def _pieces(parts: Iterator[str]) -> Iterator[str]:
@@ -333,10 +330,7 @@ def errors(
     if stage is None:
         return []
     try:
-        return [
-            RowErrorRead(row=r, column=c, value=v, message=translate(m, locale))
-            for r, c, v, m in stage.errors(limit)
-        ]
+        return [RowErrorRead.model_validate(e) for e in _errors(stage, locale, limit)]
     finally:
         stage.close()
 
