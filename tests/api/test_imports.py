@@ -234,6 +234,102 @@ def test_existing_contacts_reject_skip_and_update(api: TestClient) -> None:
     assert after["social_accounts"] == [{"platform": "instagram", "handle": "budi_ig"}]
 
 
+def test_update_mode_applies_filled_cells_merges_fields_and_adds_accounts_and_tags(
+    api: TestClient,
+) -> None:
+    """on_existing=update: the contacts one row each matches are updated set-based (since
+    session 23), a contact that two rows match row by row in file order; both the same
+    way as a single edit: filled cells replace, blank cells leave, custom fields merge,
+    accounts and tags are added, and searches find the new values."""
+    for body in (
+        {"key": "tier", "type": "text"},
+        {"key": "orders", "type": "number"},
+        {"key": "note", "type": "text"},
+    ):
+        assert api.post("/api/v1/custom-fields", json=body).status_code == 201
+    ani = api.post(
+        "/api/v1/contacts",
+        json={
+            "name": "Ani",
+            "email": "ani@contoh.id",
+            "phone": "0813-1111-2222",
+            "channel": "whatsapp",
+            "address": "Jl. Lama 1",
+            "tags": ["old", "vip"],
+            "custom_fields": {"tier": "Gold", "orders": 3},
+            "social_accounts": [{"platform": "instagram", "handle": "ani_ig"}],
+        },
+    ).json()
+    budi = api.post("/api/v1/contacts", json={"name": "Budi", "phone": "0812-3456-7890"}).json()
+    cici = api.post(
+        "/api/v1/contacts",
+        json={"name": "Cici", "email": "cici@contoh.id", "phone": "0815-0000-1111"},
+    ).json()
+    header = ["name", "email", "phone", "address", "tags", "instagram", "tiktok"]
+    data = csv_bytes(
+        [
+            [*header, "tier", "orders", "note"],
+            [
+                "Ani",
+                "ANI@contoh.id",
+                "",
+                "Jl. Baru 2",
+                "new, VIP",
+                "ani_ig",
+                "ani_tt",
+                "",
+                "5",
+                "hi",
+            ],
+            ["Budi Santoso", "budi@contoh.id", "0812-3456-7890", "", "", "", "", "", "", ""],
+            ["Cici Satu", "cici@contoh.id", "", "Jl. Satu", "satu", "", "", "", "", ""],
+            ["Cici Dua", "", "0815-0000-1111", "Jl. Dua", "dua", "", "", "", "", ""],
+            ["Dedi", "", "0816-2222-3333", "", "", "", "", "", "", ""],
+        ]
+    )
+    job = run_import(api, data, on_existing="update")
+    assert (job["status"], job["created"], job["updated"]) == ("completed", 1, 4), (
+        job,
+        api.get(f"/api/v1/imports/{job['id']}/errors").json(),
+    )
+
+    after = api.get(f"/api/v1/contacts/{ani['id']}").json()
+    assert (after["name"], after["email"], after["phone"]) == (
+        "Ani",
+        "ANI@contoh.id",  # a filled cell replaces the value, as written
+        "+6281311112222",
+    )
+    assert (after["channel"], after["address"]) == ("whatsapp", "Jl. Baru 2")
+    assert after["tags"] == ["new", "old", "vip"]
+    assert after["social_accounts"] == [
+        {"platform": "instagram", "handle": "ani_ig"},
+        {"platform": "tiktok", "handle": "ani_tt"},
+    ]
+    assert after["custom_fields"] == {"tier": "Gold", "orders": 5, "note": "hi"}
+    assert list(after["custom_fields"]) == ["tier", "orders", "note"]
+    assert after["updated_at"] > ani["updated_at"]
+
+    after = api.get(f"/api/v1/contacts/{budi['id']}").json()
+    assert (after["name"], after["email"]) == ("Budi Santoso", "budi@contoh.id")
+    after = api.get(f"/api/v1/contacts/{cici['id']}").json()
+    assert (after["name"], after["email"], after["address"]) == (
+        "Cici Dua",
+        "cici@contoh.id",
+        "Jl. Dua",
+    )
+    assert after["tags"] == ["dua", "satu"]
+
+    def found(q: str) -> list[str]:
+        items = api.get("/api/v1/contacts", params={"q": q}).json()["items"]
+        return sorted(c["name"] for c in items)
+
+    assert found("Santoso") == ["Budi Santoso"]
+    assert found("budi@contoh.id") == ["Budi Santoso"]
+    assert found("Cici Dua") == ["Cici Dua"]
+    assert found("ani_tt") == ["Ani"]
+    assert len(contacts(api)) == 4
+
+
 def test_row_matching_two_existing_contacts_rejects_in_every_mode(api: TestClient) -> None:
     one = api.post("/api/v1/contacts", json={"name": "A", "email": "a@contoh.id"}).json()
     two = api.post("/api/v1/contacts", json={"name": "B", "phone": "0813-1111-2222"}).json()

@@ -29,7 +29,6 @@ from kontak.tag import service as tag_service
 ON_EXISTING = ("reject", "skip", "update")
 MAX_ATTEMPTS = 5  # lost races before giving up
 log = logging.getLogger("kontak.import")
-Match = tuple[int, str, str, str]  # row, key kind, stored value, contact id
 
 
 @dataclass(slots=True)
@@ -43,7 +42,6 @@ class Outcome:
     in_file_groups: int = 0
     existing_rows: int = 0
     ambiguous_rows: int = 0
-    matches: list[Match] = field(default_factory=list, repr=False)
     ambiguous: list[tuple[int, list[str]]] = field(default_factory=list, repr=False)
     groups: list[DuplicateGroup] = field(default_factory=list, repr=False)
 
@@ -128,9 +126,9 @@ def apply(
 
 
 def keep(stage: Stage, outcome: Outcome) -> None:
-    """Record in the staging file what the report and the duplicates pages show."""
+    """Record in the staging file what the report and the duplicates pages show (the
+    matches of stored contacts are in it already, see ``bulk.find_existing``)."""
     stage.save_duplicate_groups(outcome.groups)
-    stage.save_existing(iter(outcome.matches))
     stage.replace_ambiguity_errors(outcome.ambiguous)
 
 
@@ -154,29 +152,25 @@ def _attempt(
     looked for yet; they are when a row matches a stored contact (a skipped row may share
     a key with another row, which no index would then refuse)."""
     started = time.monotonic()
-    matches = bulk.existing_matches(session, org.id, stage)
-    log.info("import: %d matches of existing contacts in %.2f s", len(matches), elapsed(started))
-    contacts_of: dict[int, set[str]] = defaultdict(set)
-    for row, _kind, _value, contact_id in matches:
-        contacts_of[row].add(contact_id)
-    ambiguous = sorted((row, sorted(ids)) for row, ids in contacts_of.items() if len(ids) > 1)
-    matched = {row: next(iter(ids)) for row, ids in contacts_of.items() if len(ids) == 1}
-    if groups is None and contacts_of:
+    bulk.find_existing(session, org.id, stage)
+    matched_rows, ambiguous = stage.match_counts()
+    log.info("import: %d rows match existing contacts (%.2f s)", matched_rows, elapsed(started))
+    if groups is None and matched_rows:
         groups = _duplicate_groups(stage)
     errors = stage.count_errors() + len(ambiguous)
-    blocking = on_existing == "reject" and bool(contacts_of)
+    blocking = on_existing == "reject" and matched_rows > 0
     duplicate_rows = stage.duplicate_rows(groups or [])
+    duplicates = len(duplicate_rows)
     if blocking:
-        duplicate_rows |= set(contacts_of)
+        duplicates += sum(1 for row in stage.matched_rows() if row not in duplicate_rows)
 
     outcome = Outcome(
         status="completed",
         error_count=errors,
         in_file_groups=len(groups or ()),
-        existing_rows=len(contacts_of),
+        existing_rows=matched_rows,
         ambiguous_rows=len(ambiguous),
-        duplicate_rows=len(duplicate_rows),
-        matches=matches,
+        duplicate_rows=duplicates,
         ambiguous=ambiguous,
         groups=groups or [],
     )
@@ -184,17 +178,19 @@ def _attempt(
         outcome.status = "rejected"
         return outcome
 
-    skip = set(contacts_of)
     tag_ids = tag_service.ensure_tags(session, org.id, stage.meta("tags", []))
     started = time.monotonic()
+    now = utcnow()
     outcome.created = bulk.insert_new(
-        session, org.id, stage, skip=skip, source=source, now=utcnow(), tag_ids=tag_ids
+        session, org.id, stage, source=source, now=now, tag_ids=tag_ids
     )
     log.info("import: %d contacts written in %.2f s", outcome.created, elapsed(started))
     if on_existing == "update":
-        outcome.updated = _update_matched(session, org, stage, matched, tag_ids)
+        outcome.updated, shared = bulk.update_matched(session, org.id, stage, now=now)
+        if shared:
+            outcome.updated += _update_matched(session, org, stage, shared, tag_ids)
     else:
-        outcome.skipped = len(skip)
+        outcome.skipped = matched_rows
     session.flush()
     return outcome
 

@@ -164,43 +164,56 @@ def holds_contacts(session: Session, organization_id: str) -> bool:
     return found is not None
 
 
-def existing_matches(session: Session, organization_id: str, stage: Stage) -> list[Match]:
-    """(row, kind, stored value, contact id) for every staged key an existing contact holds."""
+def find_existing(session: Session, organization_id: str, stage: Stage) -> None:
+    """Record in the staging file (``Stage.existing``) every staged key that an existing
+    contact holds: (row, kind, stored value, contact id). Nothing passes through a list:
+    SQLite matches on the staging file's connection, PostgreSQL's matches are written as
+    they come."""
     if not holds_contacts(session, organization_id):  # a first import: nothing to match
-        return []
-    if _is_postgres(session):
-        session.execute(
-            text(f"CREATE TEMP TABLE {KEY_TABLE} (row integer, kind text, key text) ON COMMIT DROP")
-        )
-        _copy_text(session, KEY_TABLE, ("row", "kind", "key"), stage, _KEY_LINES, {})
-        # No index: ANALYZE lets the planner hash-join the keys with the organization's
-        # contacts (building an index on a temporary table of 2M keys alone took 4 s).
-        session.execute(text(f"ANALYZE {KEY_TABLE}"))
-        emails = phones = socials = KEY_TABLE
-        email_key = phone_key = "k.key"
-    else:
-        emails = phones = "stage.row"
-        socials = "stage.key"
-        email_key, phone_key = "k.email_key", "k.phone"
+        stage.save_existing(())
+        return
+    if not _is_postgres(session):
+        stage.match_stored(_main_database(session), organization_id)
+        return
+    session.execute(
+        text(f"CREATE TEMP TABLE {KEY_TABLE} (row integer, kind text, key text) ON COMMIT DROP")
+    )
+    _copy_text(session, KEY_TABLE, ("row", "kind", "key"), stage, _KEY_LINES, {})
+    # No index: ANALYZE lets the planner hash-join the keys with the organization's
+    # contacts (building an index on a temporary table of 2M keys alone took 4 s).
+    session.execute(text(f"ANALYZE {KEY_TABLE}"))
     result = session.execute(
         text(
             f"""
-            SELECT k.row, 'email', c.email, c.id FROM {emails} k
-              JOIN contact c ON c.organization_id = :org AND c.email_key = {email_key}
-            {"WHERE k.kind = 'email'" if emails == KEY_TABLE else ""}
+            SELECT k.row, 'email', c.email, c.id FROM {KEY_TABLE} k
+              JOIN contact c ON c.organization_id = :org AND c.email_key = k.key
+             WHERE k.kind = 'email'
             UNION ALL
-            SELECT k.row, 'phone', c.phone, c.id FROM {phones} k
-              JOIN contact c ON c.organization_id = :org AND c.phone = {phone_key}
-            {"WHERE k.kind = 'phone'" if phones == KEY_TABLE else ""}
+            SELECT k.row, 'phone', c.phone, c.id FROM {KEY_TABLE} k
+              JOIN contact c ON c.organization_id = :org AND c.phone = k.key
+             WHERE k.kind = 'phone'
             UNION ALL
-            SELECT k.row, k.kind, s.handle, s.contact_id FROM {socials} k
+            SELECT k.row, k.kind, s.handle, s.contact_id FROM {KEY_TABLE} k
               JOIN social_account s
                 ON s.organization_id = :org AND s.platform = k.kind AND s.handle_key = k.key
             """
-        ),
+        ).execution_options(yield_per=5000),
         {"org": organization_id},
     )
-    return [(int(row), str(kind), str(value), str(cid)) for row, kind, value, cid in result]
+    try:
+        stage.save_existing(
+            (int(row), str(kind), str(value), str(cid)) for row, kind, value, cid in result
+        )
+    finally:
+        result.close()
+
+
+def _main_database(session: Session) -> str:
+    """SQLite: the file of the connection's main database."""
+    for _seq, name, file in _raw(session).execute("PRAGMA database_list"):
+        if name == "main":
+            return str(file)
+    raise RuntimeError("no main database")  # pragma: no cover - SQLite always has one
 
 
 def _sqlite_timestamp(now: datetime) -> str:
@@ -213,35 +226,30 @@ def insert_new(
     organization_id: str,
     stage: Stage,
     *,
-    skip: set[int],
     source: str,
     now: datetime,
     tag_ids: dict[str, str],
     schema: str = "stage",
 ) -> int:
-    """Insert the staged valid rows (but ``skip``) with their social accounts and tag
-    links; returns how many contacts. SQLite reads them from the staging file attached
-    as ``schema``; PostgreSQL from ``stage``."""
+    """Insert the staged valid rows with their social accounts and tag links, but those
+    that match stored contacts (:func:`find_existing`); returns how many contacts. SQLite
+    reads them from the staging file attached as ``schema``; PostgreSQL from ``stage``."""
     if _is_postgres(session):
-        return _copy_new(session, organization_id, stage, skip, source, now, tag_ids)
-    return _insert_new_sqlite(session, organization_id, skip, source, now, schema)
+        return _copy_new(session, organization_id, stage, source, now, tag_ids)
+    return _insert_new_sqlite(session, organization_id, source, now, schema)
 
 
 def _insert_new_sqlite(
     session: Session,
     organization_id: str,
-    skip: set[int],
     source: str,
     now: datetime,
     schema: str,
 ) -> int:
     # Set-based: the rows go from the attached staging file to the tables inside SQLite.
     raw = _raw(session)
-    raw.execute("DROP TABLE IF EXISTS temp.import_skip")
-    raw.execute("CREATE TEMP TABLE import_skip (row INTEGER PRIMARY KEY)")
-    raw.executemany("INSERT INTO temp.import_skip VALUES (?)", ((r,) for r in skip))
     params = {"org": organization_id, "source": source, "now": _sqlite_timestamp(now)}
-    new = "r.valid = 1 AND r.row NOT IN (SELECT row FROM temp.import_skip)"
+    new = f"r.valid = 1 AND r.row NOT IN (SELECT row FROM {schema}.existing)"
     # The new rows are indexed for search after the commit (search_index.catch_up).
     deferrals = [search_index.defer(raw, t) for t in ("contact", "social_account")]
     started = time.monotonic()
@@ -277,11 +285,213 @@ def _insert_new_sqlite(
         params,
     )
     _logged("tag links", started)
-    raw.execute("DROP TABLE temp.import_skip")
     for deferral in deferrals:
         if deferral is not None:
             search_index.close(raw, deferral)
     return int(created)
+
+
+# The rows that update stored contacts (SQLite, over the staging file ``{s}``): each
+# row that matches one stored contact, with how many rows match that contact. A contact
+# that one row matches is updated set-based; one that several rows match, row by row in
+# file order (each row's filled cells over the previous ones'), as rare as it is.
+_MATCHED = """
+SELECT m.row, m.contact_id, COUNT(*) OVER (PARTITION BY m.contact_id) AS rows_of_contact
+  FROM (SELECT row, MIN(contact_id) AS contact_id FROM {s}existing GROUP BY row
+         HAVING COUNT(DISTINCT contact_id) = 1) m
+  JOIN {s}row r ON r.row = m.row
+ WHERE r.valid = 1
+"""
+# What each updating row brings (blank: NULL, the stored value stays).
+_UPDATE_VALUES = (
+    "m.contact_id",
+    "NULLIF(r.name, '')",
+    "NULLIF(r.email, '')",
+    "NULLIF(r.email_key, '')",
+    "NULLIF(r.phone, '')",
+    "NULLIF(r.channel, '')",
+    "NULLIF(r.address, '')",
+    "NULLIF(r.custom_fields, '')",
+)
+_UPDATE_COLUMNS = (
+    "contact_id",
+    "name",
+    "email",
+    "email_key",
+    "phone",
+    "channel",
+    "address",
+    "custom_fields",
+)
+_UPDATING = "FROM ({matched}) m JOIN {s}row r ON r.row = m.row {join} WHERE m.rows_of_contact = 1"
+# Two statements: the searched columns (name, email, phone) only where they change, so
+# that the search indexes' update triggers fire for those contacts alone.
+_UPDATE_PLAIN = """
+UPDATE contact SET
+  channel = COALESCE(u.channel, contact.channel),
+  address = COALESCE(u.address, contact.address),
+  custom_fields = CASE WHEN u.custom_fields IS NULL THEN contact.custom_fields
+                       ELSE {merged} END,
+  updated_at = :now
+FROM import_update u
+WHERE contact.id = u.contact_id AND contact.organization_id = :org
+"""
+_UPDATE_SEARCHED = """
+UPDATE contact SET
+  name = COALESCE(u.name, contact.name),
+  email = COALESCE(u.email, contact.email),
+  email_key = COALESCE(u.email_key, contact.email_key),
+  phone = COALESCE(u.phone, contact.phone)
+FROM import_update u
+WHERE contact.id = u.contact_id AND contact.organization_id = :org
+  AND (u.name IS NOT NULL AND u.name IS DISTINCT FROM contact.name
+       OR u.email IS NOT NULL AND (u.email IS DISTINCT FROM contact.email
+                                   OR u.email_key IS DISTINCT FROM contact.email_key)
+       OR u.phone IS NOT NULL AND u.phone IS DISTINCT FROM contact.phone)
+"""
+# Custom fields: the file's values over the stored ones, the stored keys in their order
+# and new keys after them (as Python's {**stored, **new}). The staged values are never
+# null nor objects, so SQLite's json_patch does exactly that.
+_MERGED_SQLITE = "json_patch(contact.custom_fields, u.custom_fields)"
+_MERGED_POSTGRES = """(
+  SELECT json_object_agg(f.key, f.value ORDER BY f.pos) FROM (
+    SELECT s.key, COALESCE(n.value, s.value) AS value, s.pos
+      FROM json_each(contact.custom_fields) WITH ORDINALITY AS s(key, value, pos)
+      LEFT JOIN json_each(u.custom_fields::json) AS n(key, value) ON n.key = s.key
+    UNION ALL
+    SELECT n.key, n.value, 1000000 + n.pos
+      FROM json_each(u.custom_fields::json) WITH ORDINALITY AS n(key, value, pos)
+     WHERE NOT EXISTS (SELECT 1 FROM json_each(contact.custom_fields) AS o(key, value)
+                        WHERE o.key = n.key)
+  ) f)"""
+
+
+def update_matched(
+    session: Session, organization_id: str, stage: Stage, *, now: datetime
+) -> tuple[int, dict[int, str]]:
+    """Update, set-based, the stored contacts that one row of the file each matches: a
+    filled cell replaces the stored value, a blank cell leaves it, custom fields are
+    merged, social accounts and tags are added. Returns how many, and {row: contact id}
+    of the rows whose contact other rows match too, for the caller to apply row by row.
+
+    Before, every matched row cost an ORM load, flush and tag rewrite: 20,000 rows took
+    56 s, a re-uploaded 1M-row file would have taken most of an hour."""
+    started = time.monotonic()
+    postgres = _is_postgres(session)
+    params: dict[str, Any] = {"org": organization_id}
+    if postgres:
+        updated = _update_postgres(session, stage, params, now)
+    else:
+        updated = _update_sqlite(session, params, now)
+    shared = {
+        int(row): str(contact_id)
+        for row, contact_id, _n in stage.db.execute(
+            f"SELECT * FROM ({_MATCHED.format(s='')}) WHERE rows_of_contact > 1 ORDER BY row"
+        )
+    }
+    log.info("import: %d contacts updated in %.2f s", updated, time.monotonic() - started)
+    return updated, shared
+
+
+def _update_sqlite(session: Session, params: dict[str, Any], now: datetime) -> int:
+    raw = _raw(session)
+    matched = _MATCHED.format(s="stage.")
+    raw.execute("DROP TABLE IF EXISTS temp.import_update")
+    raw.execute(
+        "CREATE TEMP TABLE import_update (row INTEGER PRIMARY KEY, "
+        + ", ".join(f"{c} TEXT" for c in _UPDATE_COLUMNS)
+        + ")"
+    )
+    raw.execute(
+        f"INSERT INTO temp.import_update SELECT m.row, {', '.join(_UPDATE_VALUES)} "
+        + _UPDATING.format(matched=matched, s="stage.", join="")
+    )
+    params = {**params, "now": _sqlite_timestamp(now)}
+    try:
+        updated = raw.execute(_UPDATE_PLAIN.format(merged=_MERGED_SQLITE), params).rowcount
+        raw.execute(_UPDATE_SEARCHED, params)
+        raw.execute(
+            """
+            INSERT OR IGNORE INTO social_account
+                   (id, organization_id, contact_id, platform, handle, handle_key)
+            SELECT k.id, :org, u.contact_id, k.kind, k.display, k.key
+              FROM temp.import_update u JOIN stage.key k ON k.row = u.row
+             WHERE k.kind NOT IN ('email', 'phone')
+            """,
+            params,
+        )
+        raw.execute(
+            """
+            INSERT OR IGNORE INTO contact_tag (contact_id, tag_id, organization_id)
+            SELECT u.contact_id, t.id, :org
+              FROM temp.import_update u JOIN stage.tag_link l ON l.row = u.row
+              JOIN tag t ON t.organization_id = :org AND t.name = l.name
+            """,
+            params,
+        )
+    finally:
+        raw.execute("DROP TABLE IF EXISTS temp.import_update")
+    return int(updated)
+
+
+def _update_postgres(session: Session, stage: Stage, params: dict[str, Any], now: datetime) -> int:
+    matched = _MATCHED.format(s="")
+    tables = {
+        "import_update": (_UPDATE_COLUMNS, [*_UPDATE_VALUES]),
+        "import_update_social": (
+            ("id", "contact_id", "platform", "handle", "handle_key"),
+            ["k.id", "m.contact_id", "k.kind", "k.display", "k.key"],
+        ),
+        "import_update_tag": (("contact_id", "name"), ["m.contact_id", "l.name"]),
+    }
+    joins = {
+        "import_update": "",
+        "import_update_social": "JOIN key k ON k.row = m.row AND k.kind NOT IN ('email', 'phone')",
+        "import_update_tag": "JOIN tag_link l ON l.row = m.row",
+    }
+    for table, (columns, values) in tables.items():
+        session.execute(
+            text(
+                f"CREATE TEMP TABLE {table} ("
+                + ", ".join(f"{c} text" for c in columns)
+                + ") ON COMMIT DROP"
+            )
+        )
+        lines = (
+            "SELECT "
+            + _line(*(_quoted(v) for v in values))
+            + " "
+            + _UPDATING.format(matched=matched, s="", join=joins[table])
+        )
+        _copy_text(session, table, columns, stage, lines, {})
+    session.execute(text("ANALYZE import_update"))
+    params = {**params, "now": now}
+    result = session.execute(text(_UPDATE_PLAIN.format(merged=_MERGED_POSTGRES)), params)
+    updated = result.rowcount  # type: ignore[attr-defined]
+    session.execute(text(_UPDATE_SEARCHED), params)
+    session.execute(
+        text(
+            """
+            INSERT INTO social_account
+                   (id, organization_id, contact_id, platform, handle, handle_key)
+            SELECT id, :org, contact_id, platform, handle, handle_key FROM import_update_social
+            ON CONFLICT DO NOTHING
+            """
+        ),
+        params,
+    )
+    session.execute(
+        text(
+            """
+            INSERT INTO contact_tag (contact_id, tag_id, organization_id)
+            SELECT DISTINCT u.contact_id, t.id, :org
+              FROM import_update_tag u JOIN tag t ON t.organization_id = :org AND t.name = u.name
+            ON CONFLICT DO NOTHING
+            """
+        ),
+        params,
+    )
+    return int(updated)
 
 
 def _logged(what: str, started: float) -> float:
@@ -319,7 +529,7 @@ _KEY_LINES = (
     + _line("k.row", _plain("k.kind"), _quoted("k.key"))
     + " FROM key k"
 )
-_NEW = "r.valid = 1 AND r.row NOT IN (SELECT row FROM temp.import_skip)"
+_NEW = "r.valid = 1 AND r.row NOT IN (SELECT row FROM existing)"
 _CONTACT_LINES = (
     "SELECT "
     + _line(
@@ -390,15 +600,11 @@ def _copy_new(
     session: Session,
     organization_id: str,
     stage: Stage,
-    skip: set[int],
     source: str,
     now: datetime,
     tag_ids: dict[str, str],
 ) -> int:
     db = stage.db
-    db.execute("DROP TABLE IF EXISTS temp.import_skip")
-    db.execute("CREATE TEMP TABLE import_skip (row INTEGER PRIMARY KEY)")
-    db.executemany("INSERT INTO temp.import_skip VALUES (?)", ((r,) for r in skip))
     db.execute("DROP TABLE IF EXISTS temp.import_tag")
     db.execute("CREATE TEMP TABLE import_tag (name TEXT PRIMARY KEY, id TEXT NOT NULL)")
     db.executemany("INSERT INTO temp.import_tag VALUES (?, ?)", tag_ids.items())
@@ -438,7 +644,6 @@ def _copy_new(
             params,
         )
     finally:
-        db.execute("DROP TABLE IF EXISTS temp.import_skip")
         db.execute("DROP TABLE IF EXISTS temp.import_tag")
     if quick:
         raw.execute("SET LOCAL session_replication_role = DEFAULT")

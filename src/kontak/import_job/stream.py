@@ -210,7 +210,6 @@ class StreamedWrite:
                 session,
                 self._org_id,
                 stage,
-                skip=set(),
                 source=self._source,
                 now=self._now,
                 tag_ids=tag_ids,
