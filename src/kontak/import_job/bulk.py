@@ -182,30 +182,26 @@ def find_existing(session: Session, organization_id: str, stage: Stage) -> None:
     # No index: ANALYZE lets the planner hash-join the keys with the organization's
     # contacts (building an index on a temporary table of 2M keys alone took 4 s).
     session.execute(text(f"ANALYZE {KEY_TABLE}"))
-    result = session.execute(
-        text(
+    # A server-side cursor: the rows come 5,000 at a time, as plain tuples.
+    with _raw(session).cursor(name="kontak_matches") as cursor:
+        cursor.itersize = 5000
+        cursor.execute(
             f"""
             SELECT k.row, 'email', c.email, c.id FROM {KEY_TABLE} k
-              JOIN contact c ON c.organization_id = :org AND c.email_key = k.key
+              JOIN contact c ON c.organization_id = %(org)s AND c.email_key = k.key
              WHERE k.kind = 'email'
             UNION ALL
             SELECT k.row, 'phone', c.phone, c.id FROM {KEY_TABLE} k
-              JOIN contact c ON c.organization_id = :org AND c.phone = k.key
+              JOIN contact c ON c.organization_id = %(org)s AND c.phone = k.key
              WHERE k.kind = 'phone'
             UNION ALL
             SELECT k.row, k.kind, s.handle, s.contact_id FROM {KEY_TABLE} k
               JOIN social_account s
-                ON s.organization_id = :org AND s.platform = k.kind AND s.handle_key = k.key
-            """
-        ).execution_options(yield_per=5000),
-        {"org": organization_id},
-    )
-    try:
-        stage.save_existing(
-            (int(row), str(kind), str(value), str(cid)) for row, kind, value, cid in result
+                ON s.organization_id = %(org)s AND s.platform = k.kind AND s.handle_key = k.key
+            """,
+            {"org": organization_id},
         )
-    finally:
-        result.close()
+        stage.save_existing(cursor)
 
 
 def _main_database(session: Session) -> str:
@@ -249,7 +245,7 @@ def _insert_new_sqlite(
     # Set-based: the rows go from the attached staging file to the tables inside SQLite.
     raw = _raw(session)
     params = {"org": organization_id, "source": source, "now": _sqlite_timestamp(now)}
-    new = f"r.valid = 1 AND r.row NOT IN (SELECT row FROM {schema}.existing)"
+    new = f"r.valid = 1 AND r.row NOT IN (SELECT row FROM {schema}.matched)"
     # The new rows are indexed for search after the commit (search_index.catch_up).
     deferrals = [search_index.defer(raw, t) for t in ("contact", "social_account")]
     started = time.monotonic()
@@ -291,17 +287,6 @@ def _insert_new_sqlite(
     return int(created)
 
 
-# The rows that update stored contacts (SQLite, over the staging file ``{s}``): each
-# row that matches one stored contact, with how many rows match that contact. A contact
-# that one row matches is updated set-based; one that several rows match, row by row in
-# file order (each row's filled cells over the previous ones'), as rare as it is.
-_MATCHED = """
-SELECT m.row, m.contact_id, COUNT(*) OVER (PARTITION BY m.contact_id) AS rows_of_contact
-  FROM (SELECT row, MIN(contact_id) AS contact_id FROM {s}existing GROUP BY row
-         HAVING COUNT(DISTINCT contact_id) = 1) m
-  JOIN {s}row r ON r.row = m.row
- WHERE r.valid = 1
-"""
 # What each updating row brings (blank: NULL, the stored value stays).
 _UPDATE_VALUES = (
     "m.contact_id",
@@ -323,7 +308,14 @@ _UPDATE_COLUMNS = (
     "address",
     "custom_fields",
 )
-_UPDATING = "FROM ({matched}) m JOIN {s}row r ON r.row = m.row {join} WHERE m.rows_of_contact = 1"
+# The rows that update stored contacts (SQLite, over the staging file ``{s}``): those
+# that match one stored contact, which no other row matches (``:shared``, a JSON array
+# of rows, are updated row by row in file order: each row's filled cells over the
+# previous ones').
+_UPDATING = (
+    "FROM {s}matched m JOIN {s}row r ON r.row = m.row {join}"
+    " WHERE r.valid = 1 AND m.row NOT IN (SELECT value FROM json_each(:shared))"
+)
 # Two statements: the searched columns (name, email, phone) only where they change, so
 # that the search indexes' update triggers fire for those contacts alone.
 _UPDATE_PLAIN = """
@@ -377,25 +369,19 @@ def update_matched(
     Before, every matched row cost an ORM load, flush and tag rewrite: 20,000 rows took
     56 s, a re-uploaded 1M-row file would have taken most of an hour."""
     started = time.monotonic()
-    postgres = _is_postgres(session)
-    params: dict[str, Any] = {"org": organization_id}
-    if postgres:
+    shared = stage.shared_matches()
+    params: dict[str, Any] = {"org": organization_id, "shared": json.dumps(list(shared))}
+    if _is_postgres(session):
         updated = _update_postgres(session, stage, params, now)
     else:
         updated = _update_sqlite(session, params, now)
-    shared = {
-        int(row): str(contact_id)
-        for row, contact_id, _n in stage.db.execute(
-            f"SELECT * FROM ({_MATCHED.format(s='')}) WHERE rows_of_contact > 1 ORDER BY row"
-        )
-    }
     log.info("import: %d contacts updated in %.2f s", updated, time.monotonic() - started)
     return updated, shared
 
 
 def _update_sqlite(session: Session, params: dict[str, Any], now: datetime) -> int:
     raw = _raw(session)
-    matched = _MATCHED.format(s="stage.")
+    started = time.monotonic()
     raw.execute("DROP TABLE IF EXISTS temp.import_update")
     raw.execute(
         "CREATE TEMP TABLE import_update (row INTEGER PRIMARY KEY, "
@@ -404,12 +390,16 @@ def _update_sqlite(session: Session, params: dict[str, Any], now: datetime) -> i
     )
     raw.execute(
         f"INSERT INTO temp.import_update SELECT m.row, {', '.join(_UPDATE_VALUES)} "
-        + _UPDATING.format(matched=matched, s="stage.", join="")
+        + _UPDATING.format(s="stage.", join=""),
+        params,
     )
     params = {**params, "now": _sqlite_timestamp(now)}
+    started = _logged("rows to update", started)
     try:
         updated = raw.execute(_UPDATE_PLAIN.format(merged=_MERGED_SQLITE), params).rowcount
+        started = _logged("updates of unsearched columns", started)
         raw.execute(_UPDATE_SEARCHED, params)
+        started = _logged("updates of searched columns", started)
         raw.execute(
             """
             INSERT OR IGNORE INTO social_account
@@ -420,6 +410,7 @@ def _update_sqlite(session: Session, params: dict[str, Any], now: datetime) -> i
             """,
             params,
         )
+        started = _logged("social accounts added", started)
         raw.execute(
             """
             INSERT OR IGNORE INTO contact_tag (contact_id, tag_id, organization_id)
@@ -429,13 +420,13 @@ def _update_sqlite(session: Session, params: dict[str, Any], now: datetime) -> i
             """,
             params,
         )
+        _logged("tag links added", started)
     finally:
         raw.execute("DROP TABLE IF EXISTS temp.import_update")
     return int(updated)
 
 
 def _update_postgres(session: Session, stage: Stage, params: dict[str, Any], now: datetime) -> int:
-    matched = _MATCHED.format(s="")
     tables = {
         "import_update": (_UPDATE_COLUMNS, [*_UPDATE_VALUES]),
         "import_update_social": (
@@ -461,14 +452,17 @@ def _update_postgres(session: Session, stage: Stage, params: dict[str, Any], now
             "SELECT "
             + _line(*(_quoted(v) for v in values))
             + " "
-            + _UPDATING.format(matched=matched, s="", join=joins[table])
+            + _UPDATING.format(s="", join=joins[table])
         )
-        _copy_text(session, table, columns, stage, lines, {})
+        _copy_text(session, table, columns, stage, lines, {"shared": params["shared"]})
     session.execute(text("ANALYZE import_update"))
-    params = {**params, "now": now}
+    params = {"org": params["org"], "now": now}
+    started = time.monotonic()
     result = session.execute(text(_UPDATE_PLAIN.format(merged=_MERGED_POSTGRES)), params)
     updated = result.rowcount  # type: ignore[attr-defined]
+    started = _logged("updates of unsearched columns", started)
     session.execute(text(_UPDATE_SEARCHED), params)
+    started = _logged("updates of searched columns", started)
     session.execute(
         text(
             """
@@ -480,6 +474,7 @@ def _update_postgres(session: Session, stage: Stage, params: dict[str, Any], now
         ),
         params,
     )
+    started = _logged("social accounts added", started)
     session.execute(
         text(
             """
@@ -529,7 +524,7 @@ _KEY_LINES = (
     + _line("k.row", _plain("k.kind"), _quoted("k.key"))
     + " FROM key k"
 )
-_NEW = "r.valid = 1 AND r.row NOT IN (SELECT row FROM existing)"
+_NEW = "r.valid = 1 AND r.row NOT IN (SELECT row FROM matched)"
 _CONTACT_LINES = (
     "SELECT "
     + _line(

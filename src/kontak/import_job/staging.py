@@ -33,6 +33,9 @@ CREATE TABLE key (
 CREATE TABLE error (row INTEGER NOT NULL, col TEXT, value TEXT, message TEXT NOT NULL, data TEXT);
 CREATE TABLE tag_link (row INTEGER NOT NULL, name TEXT NOT NULL);
 CREATE TABLE existing (row INTEGER NOT NULL, kind TEXT, value TEXT, contact_id TEXT NOT NULL);
+CREATE TABLE matched (
+    row INTEGER PRIMARY KEY, contact_id TEXT NOT NULL, ambiguous INTEGER NOT NULL
+);
 """
 BATCH = 5000
 # One encoder, built once: json.dumps() re-creates it (and checks its options) every call.
@@ -421,8 +424,8 @@ class Stage:
             self.db.execute("BEGIN")
             self.db.execute("DELETE FROM existing")
             self.db.executemany("INSERT INTO existing VALUES (?,?,?,?)", matches)
+            self._summarize()
             self.db.execute("COMMIT")
-        self._index_existing()
 
     def match_stored(self, database: str, organization_id: str) -> None:
         """SQLite: record in ``existing`` every staged key that a contact of the
@@ -439,32 +442,51 @@ class Stage:
                 self.db.execute("BEGIN")
                 self.db.execute("DELETE FROM existing")
                 self.db.execute(_MATCH_STORED, {"org": organization_id})
+                self._summarize()
                 self.db.execute("COMMIT")
         finally:
             self.db.execute("DETACH DATABASE kontak")
-        self._index_existing()
 
-    def _index_existing(self) -> None:
-        # The pages and the report read the matches in row order, a few at a time.
+    def _summarize(self) -> None:
+        """Index the matches (the pages and the report read them in row order, a few at a
+        time) and sum them up a row each in ``matched``: the row's contact (the smallest
+        id, when it matches several: ``ambiguous``)."""
         self.db.execute("CREATE INDEX IF NOT EXISTS existing_row ON existing (row, kind)")
+        self.db.execute("DELETE FROM matched")
+        self.db.execute(
+            "INSERT INTO matched SELECT row, MIN(contact_id), MIN(contact_id) <> MAX(contact_id)"
+            " FROM existing GROUP BY row"
+        )
 
     def match_counts(self) -> tuple[int, list[tuple[int, list[str]]]]:
         """How many rows match stored contacts, and the rows that match two or more
         different ones (row, their ids)."""
-        (rows,) = self.db.execute("SELECT COUNT(DISTINCT row) FROM existing").fetchone()
+        (rows,) = self.db.execute("SELECT COUNT(*) FROM matched").fetchone()
         ambiguous = [
             (int(row), sorted(str(ids).split(",")))
             for row, ids in self.db.execute(
-                "SELECT row, group_concat(DISTINCT contact_id) FROM existing GROUP BY row"
-                " HAVING COUNT(DISTINCT contact_id) > 1 ORDER BY row"
+                "SELECT e.row, group_concat(DISTINCT e.contact_id) FROM matched m"
+                " JOIN existing e ON e.row = m.row WHERE m.ambiguous GROUP BY e.row ORDER BY e.row"
             )
         ]
         return int(rows), ambiguous
 
     def matched_rows(self) -> Iterator[int]:
         """The rows that match stored contacts, in order, read as they are taken."""
-        for (row,) in self.db.cursor().execute("SELECT DISTINCT row FROM existing ORDER BY row"):
+        for (row,) in self.db.cursor().execute("SELECT row FROM matched ORDER BY row"):
             yield int(row)
+
+    def shared_matches(self) -> dict[int, str]:
+        """{row: contact id} of the rows whose contact other rows match too (none is
+        ambiguous when this is asked: such a file is rejected)."""
+        return {
+            int(row): str(contact_id)
+            for row, contact_id in self.db.execute(
+                "SELECT row, contact_id FROM matched WHERE contact_id IN"
+                " (SELECT contact_id FROM matched GROUP BY contact_id HAVING COUNT(*) > 1)"
+                " ORDER BY row"
+            )
+        }
 
     def duplicate_rows(self, groups: list[DuplicateGroup]) -> set[int]:
         """Rows that share a normalized value with another row of the file."""
