@@ -196,6 +196,38 @@ def test_report_lists_problem_rows_and_reimports_when_fixed(
     assert again["created"] == 3
 
 
+def test_report_notes_each_row_once_errors_then_groups_then_matches(api: TestClient) -> None:
+    """The report merges the three kinds of problem, each read in row order (since session
+    23, not gathered in memory): a row's notes in that order, rows in file order."""
+    eko = api.post(
+        "/api/v1/contacts",
+        json={"name": "Eko", "email": "eko@contoh.id", "phone": "0811-1111-1111"},
+    ).json()
+    data = csv_bytes(
+        [
+            ["name", "email", "phone"],
+            ["Ani", "ani@contoh.id", "0813"],
+            ["Eko", "eko@contoh.id", "0812-2222-3333"],
+            ["Budi", "", "0814-4444-5555"],
+            ["Cici", "bad@", "0812-2222-3333"],
+        ]
+    )
+    job = run_import(api, data)
+    assert job["status"] == "rejected"
+    report = api.get(f"/api/v1/imports/{job['id']}/report", params={"format": "csv"})
+    rows = list(csv.reader(io.StringIO(report.content.decode("utf-8-sig"))))
+    assert [r[1] for r in rows[1:]] == ["Ani", "Eko", "Cici"]
+    ani, eko_row, cici = (r[0] for r in rows[1:])
+    assert ani.startswith("row 2: phone '0813': ")
+    assert eko_row == (
+        "row 3: phone +6281222223333 is also in row(s) 5; "
+        f"email eko@contoh.id belongs to existing contact {eko['id']}"
+    )
+    assert cici.startswith("row 5: email 'bad@': ")
+    assert cici.endswith("; phone +6281222223333 is also in row(s) 3")
+    assert cici.count("; ") == 1
+
+
 def test_existing_contacts_reject_skip_and_update(api: TestClient) -> None:
     kept = api.post("/api/v1/contacts", json=contact_payload(tags=["old"])).json()
     data = csv_bytes(
