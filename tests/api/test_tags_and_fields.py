@@ -212,3 +212,31 @@ def test_postgresql_a_deleted_contacts_links_are_found_by_the_primary_key(
         )
         run("DELETE FROM contact WHERE organization_id = 'org-links'")
     assert "pk_contact_tag" in plan, plan
+
+
+def test_tags_narrowed_by_the_start_of_their_name_and_a_limit(api: TestClient) -> None:
+    # For suggestions as a user types: an organization can hold 200,000 tags.
+    for name in ("vip", "VIP1", "vipgold", "zz_top", "reguler"):
+        assert api.post("/api/v1/tags", json={"name": name}).status_code == 201
+    body = {"name": "Budi", "phone": "0812-3456-7890", "tags": ["vipgold"]}
+    assert api.post("/api/v1/contacts", json=body).status_code == 201
+
+    def names(**params: object) -> list[str]:
+        response = api.get("/api/v1/tags", params=params)
+        assert response.status_code == 200, response.text
+        return [t["name"] for t in response.json()]
+
+    assert names(q="VIP") == ["vip", "vip1", "vipgold"]
+    assert names(q="  vip  ", limit=2) == ["vip", "vip1"]
+    assert names(q="v_p") == []  # _ and % are plain characters
+    assert names(q="v%") == []
+    assert names(q="zz_") == ["zz_top"]
+    assert names(q="vip,gold") == []  # no tag holds a comma
+    assert names(q="") == names() == ["reguler", "vip", "vip1", "vipgold", "zz_top"]
+    assert names(limit=1) == ["reguler"]
+    counted = api.get("/api/v1/tags", params={"q": "vipg"}).json()
+    assert [(t["name"], t["contact_count"]) for t in counted] == [("vipgold", 1)]
+    for bad in ({"limit": 0}, {"limit": 1001}, {"q": "x" * 201}):
+        response = api.get("/api/v1/tags", params=bad)
+        assert response.status_code == 422, bad
+        assert response.headers["content-type"].startswith("application/problem+json")

@@ -9,6 +9,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, FilePayload, Page, expect
 from sqlalchemy.orm import Session, sessionmaker
 
+from kontak.tag.service import TAGS_SHOWN
 from kontak.web.pages.common import PROBLEMS_SHOWN
 from tests.e2e.conftest import screenshot, sign_in
 from tests.factories import Member, make_member
@@ -186,6 +187,36 @@ def test_a_big_rejection_lists_the_first_problems(page: Page, admin: Member) -> 
     expect(invalid.locator("tbody tr")).to_have_count(PROBLEMS_SHOWN)
     expect(page.locator("#result > p.more")).to_have_count(1)
     expect(page.locator("#result a[href$='report?format=csv']")).to_have_count(1)
+
+
+def test_past_the_first_tags_the_pages_suggest_those_that_start_as_typed(
+    page: Page, admin: Member
+) -> None:
+    # Past TAGS_SHOWN tags the pages offer the first by name; a tag after them (here
+    # "zzz-akhir") is suggested once its first letters are typed, from GET /api/v1/tags.
+    tags = [[f"Orang {i}", f"0857{i:08d}", f"pelanggan-{i:04d}"] for i in range(TAGS_SHOWN)]
+    tags.append(["Orang Akhir", "085799999999", "zzz-akhir"])
+    sign_in(page, admin.email, admin.password)
+    page.goto("/contacts/new")
+    page.set_input_files(
+        "#file-input", files=payload("tags.csv", csv_bytes([["name", "phone", "tags"], *tags]))
+    )
+    page.click("#continue")
+    expect(page.locator("#toasts .toast")).to_contain_text(f"{TAGS_SHOWN + 1} contacts")
+
+    page.goto("/contacts")
+    options = page.locator("#tag-choices option")
+    expect(options).to_have_count(TAGS_SHOWN)
+    page.fill("#tag", "ZZZ")
+    expect(options).to_have_count(1)
+    expect(options.first).to_have_attribute("value", "zzz-akhir")
+
+    page.goto("/contacts/new")
+    known = page.locator("#known-tags option")
+    expect(known).to_have_count(TAGS_SHOWN)
+    page.fill("#tags-input", "vip, zz")
+    expect(known).to_have_count(1)
+    expect(known.first).to_have_attribute("value", "vip, zzz-akhir")
 
 
 def test_import_flow_in_bahasa_indonesia(page: Page, admin: Member) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
@@ -14,18 +15,29 @@ from kontak.db.types import UTCDateTime
 
 
 def list_with_counts(
-    session: Session, organization_id: str, limit: int | None = None
+    session: Session, organization_id: str, limit: int | None = None, prefix: str | None = None
 ) -> list[tuple[Tag, int]]:
     # Counted per tag on the links' tag_id index (a tag's links are its organization's).
     count = select(func.count()).where(ContactTag.tag_id == Tag.id).scalar_subquery()
-    query = select(Tag, count).where(Tag.organization_id == organization_id).order_by(Tag.name)
+    query = select(Tag, count).where(*_named(organization_id, prefix)).order_by(Tag.name)
     rows = session.execute(query.limit(limit))
     return [(tag, int(n)) for tag, n in rows]
 
 
-def names(session: Session, organization_id: str, limit: int | None = None) -> list[str]:
-    query = select(Tag.name).where(Tag.organization_id == organization_id).order_by(Tag.name)
+def names(
+    session: Session, organization_id: str, limit: int | None = None, prefix: str | None = None
+) -> list[str]:
+    query = select(Tag.name).where(*_named(organization_id, prefix)).order_by(Tag.name)
     return list(session.scalars(query.limit(limit)))
+
+
+def _named(organization_id: str, prefix: str | None) -> list[Any]:
+    """The organization's tags, those whose name starts with ``prefix`` when given (names
+    and prefixes are lower-case; ``%`` and ``_`` in it are plain characters)."""
+    where: list[Any] = [Tag.organization_id == organization_id]
+    if prefix:
+        where.append(Tag.name.startswith(prefix, autoescape=True))
+    return where
 
 
 def count(session: Session, organization_id: str) -> int:

@@ -18,13 +18,30 @@ from kontak.tag.schemas import TagCreate, TagRead
 TAGS_SHOWN = 200
 
 
-def list_tags(session: Session, org: Organization, *, limit: int | None = None) -> list[TagRead]:
-    """The organization's tags by name (all, or the first ``limit``), with how many
-    contacts carry each."""
+def list_tags(
+    session: Session, org: Organization, *, limit: int | None = None, prefix: str | None = None
+) -> list[TagRead]:
+    """The organization's tags by name (all, or the first ``limit``; with ``prefix``, those
+    whose name starts with it, in any letter case), with how many contacts carry each."""
+    if prefix is not None:
+        prefix = _prefix(prefix)
+        if prefix is None:
+            return []
     return [
         TagRead(id=tag.id, name=tag.name, contact_count=n, created_at=tag.created_at)
-        for tag, n in repository.list_with_counts(session, org.id, limit)
+        for tag, n in repository.list_with_counts(session, org.id, limit, prefix)
     ]
+
+
+def _prefix(text: str) -> str | None:
+    """A typed start of a tag name as tags are kept (trimmed, lower-case); None when no
+    tag can start with it (a comma, or longer than a tag)."""
+    if not text.strip():
+        return ""
+    try:
+        return normalize_tag(text)
+    except InvalidValue:
+        return None
 
 
 def tag_names(session: Session, org: Organization, *, limit: int | None = None) -> list[str]:

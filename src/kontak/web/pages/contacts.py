@@ -72,6 +72,16 @@ def _tag_choices(session: Any, org: Any) -> dict[str, Any]:
     return {"tags": tag_service.list_tags(session, org), "tag_suggestions": []}
 
 
+def _known_tags(session: Any, org: Any) -> dict[str, Any]:
+    """The form's tag suggestions: the first ``TAGS_SHOWN`` by name, and whether there are
+    more (then the page asks the API for those that start with what is typed)."""
+    names = tag_service.tag_names(session, org, limit=tag_service.TAGS_SHOWN + 1)
+    return {
+        "known_tags": names[: tag_service.TAGS_SHOWN],
+        "more_tags": len(names) > tag_service.TAGS_SHOWN,
+    }
+
+
 def _form_context(
     session: Any, principal: Any, values: dict[str, Any] | None = None, **extra: Any
 ) -> dict[str, Any]:
@@ -83,7 +93,7 @@ def _form_context(
         "channels": CHANNELS,
         "platforms": PLATFORMS,
         "fields": custom_field_service.list_fields(session, org),
-        "known_tags": tag_service.tag_names(session, org, limit=tag_service.TAGS_SHOWN),
+        **_known_tags(session, org),
         **extra,
     }
 
