@@ -221,7 +221,7 @@ def test_tags_narrowed_by_the_start_of_their_name_and_a_limit(api: TestClient) -
     body = {"name": "Budi", "phone": "0812-3456-7890", "tags": ["vipgold"]}
     assert api.post("/api/v1/contacts", json=body).status_code == 201
 
-    def names(**params: object) -> list[str]:
+    def names(**params: str | int) -> list[str]:
         response = api.get("/api/v1/tags", params=params)
         assert response.status_code == 200, response.text
         return [t["name"] for t in response.json()]
