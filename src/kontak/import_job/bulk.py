@@ -27,8 +27,6 @@ from kontak.db.session import DEFAULT_CACHE_MB
 from kontak.import_job.staging import Stage
 
 log = logging.getLogger("kontak.import")
-Match = tuple[int, str, str, str]
-
 KEY_TABLE = "import_key_tmp"
 CONTACT_COLUMNS = (
     "id",
@@ -287,17 +285,8 @@ def _insert_new_sqlite(
     return int(created)
 
 
-# What each updating row brings (blank: NULL, the stored value stays).
-_UPDATE_VALUES = (
-    "m.contact_id",
-    "NULLIF(r.name, '')",
-    "NULLIF(r.email, '')",
-    "NULLIF(r.email_key, '')",
-    "NULLIF(r.phone, '')",
-    "NULLIF(r.channel, '')",
-    "NULLIF(r.address, '')",
-    "NULLIF(r.custom_fields, '')",
-)
+# What each updating row brings: its contact, then the staged values (blank: NULL, the
+# stored value stays).
 _UPDATE_COLUMNS = (
     "contact_id",
     "name",
@@ -308,6 +297,7 @@ _UPDATE_COLUMNS = (
     "address",
     "custom_fields",
 )
+_UPDATE_VALUES = ("m.contact_id", *(f"NULLIF(r.{c}, '')" for c in _UPDATE_COLUMNS[1:]))
 # The rows that update stored contacts (SQLite, over the staging file ``{s}``): those
 # that match one stored contact, which no other row matches (``:shared``, a JSON array
 # of rows, are updated row by row in file order: each row's filled cells over the
