@@ -38,10 +38,14 @@ def _backend(engine: Engine) -> int:
 def _terminate(admin: Engine, pid: int) -> None:
     with admin.connect() as connection:
         assert connection.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
-        for _ in range(200):  # the backend sends its error and closes, then leaves
+        connection.commit()
+        for _ in range(500):  # the backend sends its error and closes, then leaves
             gone = connection.execute(
                 text("SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = :p"), {"p": pid}
             ).scalar()
+            # A transaction sees pg_stat_activity as it was at its first look: the next
+            # look, in a new transaction, sees the backend gone.
+            connection.rollback()
             if gone:
                 return
             time.sleep(0.01)
