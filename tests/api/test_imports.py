@@ -362,6 +362,98 @@ def test_update_mode_applies_filled_cells_merges_fields_and_adds_accounts_and_ta
     assert len(contacts(api)) == 4
 
 
+def test_update_mode_leaves_the_contacts_it_does_not_change_as_they_were(
+    api: TestClient,
+) -> None:
+    """A matched contact whose row changes nothing keeps its updated_at (and its stored
+    row: a file uploaded again is not a rewrite of every contact); one change of any kind
+    (a value, a field, an account, a tag) gives it a new one. The job counts every
+    matched contact as updated. Both the set-based update and the row-by-row one of a
+    contact that two rows match (since session 24; before, every one got a new time)."""
+    assert api.post("/api/v1/custom-fields", json={"key": "tier"}).status_code == 201
+    people = ["Ani", "Budi", "Cici", "Dedi", "Eko", "Fajar", "Gita", "Hadi", "Indah"]
+    stored = {}
+    for n, name in enumerate(people):
+        body = {
+            "name": name,
+            "email": f"{name.lower()}@contoh.id",
+            "phone": f"0812-3456-70{n:02d}",
+            "channel": "whatsapp",
+            "address": f"Jl. {name} 1",
+            "tags": ["vip"],
+            "custom_fields": {"tier": "Gold"},
+            "social_accounts": [{"platform": "instagram", "handle": f"{name.lower()}_ig"}],
+        }
+        created = api.post("/api/v1/contacts", json=body)
+        assert created.status_code == 201, created.text
+        stored[name] = created.json()
+
+    def row(who: str, **changes: str) -> list[str]:
+        contact = stored[who]
+        cells = {
+            "name": who,
+            "email": contact["email"],
+            "phone": contact["phone"],
+            "channel": "whatsapp",
+            "address": contact["address"],
+            "tags": "VIP",
+            "instagram": f"@{who.lower()}_ig",
+            "tier": "Gold",
+        }
+        return list({**cells, **changes}.values())
+
+    header = ["name", "email", "phone", "channel", "address", "tags", "instagram", "tier"]
+    data = csv_bytes(
+        [
+            header,
+            row("Ani"),  # as stored, written the way a user writes it
+            row("Budi", channel="telegram"),
+            row("Cici", address="Jl. Cici 2"),
+            row("Dedi", tier="Silver"),
+            row("Eko", instagram="eko_baru"),
+            row("Fajar", tags="vip, baru"),
+            row("Gita", name="Gita Ayu"),
+            row("Hadi", email="", phone=""),  # only its account matches: no change
+            # Indah matched by two rows, her email and her phone (updated row by row in
+            # file order); neither changes her.
+            row("Indah", phone="", instagram=""),
+            row("Indah", email="", tags="", tier=""),
+        ]
+    )
+    job = run_import(api, data, on_existing="update")
+    assert (job["status"], job["created"], job["updated"]) == ("completed", 0, 10), job
+
+    def now(name: str) -> dict[str, Any]:
+        return dict(api.get(f"/api/v1/contacts/{stored[name]['id']}").json())
+
+    for name in ("Ani", "Hadi", "Indah"):
+        assert now(name) == stored[name], name
+    changed = {
+        "Budi": ("channel", "telegram"),
+        "Cici": ("address", "Jl. Cici 2"),
+        "Dedi": ("custom_fields", {"tier": "Silver"}),
+        "Eko": (
+            "social_accounts",
+            [
+                {"platform": "instagram", "handle": "eko_baru"},
+                {"platform": "instagram", "handle": "eko_ig"},
+            ],
+        ),
+        "Fajar": ("tags", ["baru", "vip"]),
+        "Gita": ("name", "Gita Ayu"),
+    }
+    for name, (field, value) in changed.items():
+        after = now(name)
+        assert after[field] == value, (name, after)
+        assert after["updated_at"] > stored[name]["updated_at"], name
+
+    # The same file again changes none of them.
+    before = {name: now(name) for name in people}
+    again = run_import(api, data, on_existing="update")
+    assert (again["status"], again["updated"]) == ("completed", 10), again
+    assert {name: now(name) for name in people} == before
+
+
 def test_row_matching_two_existing_contacts_rejects_in_every_mode(api: TestClient) -> None:
     one = api.post("/api/v1/contacts", json={"name": "A", "email": "a@contoh.id"}).json()
     two = api.post("/api/v1/contacts", json={"name": "B", "phone": "0813-1111-2222"}).json()

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from kontak.contact import repository as contact_repository
 from kontak.contact.validate import Social
 from kontak.db.base import utcnow
-from kontak.db.models import Organization, SocialAccount
+from kontak.db.models import Contact, Organization, SocialAccount
 from kontak.db.session import begin_write
 from kontak.import_job import bulk
 from kontak.import_job.staging import DuplicateGroup, Stage
@@ -232,6 +232,7 @@ def _update_matched(
         contact = contact_repository.get(session, org.id, contact_id)
         if contact is None:
             continue
+        before = _values(contact)
         contact.name = name or contact.name
         if email:
             contact.email, contact.email_key = email, email_key
@@ -240,6 +241,7 @@ def _update_matched(
         contact.address = address or contact.address
         contact.custom_fields = {**(contact.custom_fields or {}), **bulk.parse_json(custom, {})}
         have = {(s.platform, s.handle_key) for s in contact.social_accounts}
+        changed = _values(contact) != before
         for social in socials_of.get(row, []):
             if (social.platform, social.key) not in have:
                 contact.social_accounts.append(
@@ -250,9 +252,26 @@ def _update_matched(
                         handle_key=social.key,
                     )
                 )
-        contact.updated_at = utcnow()
-        new_tags = [t.id for t in contact.tags] + [tag_ids[t] for t in bulk.parse_json(tags, [])]
-        session.flush()
-        contact_repository.set_tags(session, contact, new_tags)
+                changed = True
+        stored_tags = [t.id for t in contact.tags]
+        new_tags = [tag_ids[t] for t in bulk.parse_json(tags, [])]
+        if not set(new_tags) <= set(stored_tags):
+            changed = True
+        if changed:  # as the set-based update: a row that changes nothing leaves it be
+            contact.updated_at = utcnow()
+            session.flush()
+            contact_repository.set_tags(session, contact, stored_tags + new_tags)
         count += 1
     return count
+
+
+def _values(contact: Contact) -> tuple[object, ...]:
+    return (
+        contact.name,
+        contact.email,
+        contact.email_key,
+        contact.phone,
+        contact.channel,
+        contact.address,
+        contact.custom_fields,
+    )
