@@ -492,15 +492,21 @@ def _update_postgres(session: Session, stage: Stage, params: dict[str, Any], now
     params = {"org": params["org"], "now": now}
     started = time.monotonic()
     updated = session.scalar(text(_COUNT_UPDATING), params)
-    # The accounts and links first: what they add says which contacts change.
+    # The accounts and links first: what they add says which contacts change. Those
+    # already stored are left out by an anti-join, not by ON CONFLICT alone (which probes
+    # the unique index row by row: 1M links already there, 5.4 -> 1.7 s). The organization
+    # is cast alike in both places (psycopg's parameter got two types otherwise).
     session.execute(
         text(
             """
             WITH added AS (
               INSERT INTO social_account
                      (id, organization_id, contact_id, platform, handle, handle_key)
-              SELECT id, :org, contact_id, platform, handle, handle_key
-                FROM import_update_social
+              SELECT id, CAST(:org AS text), contact_id, platform, handle, handle_key
+                FROM import_update_social k
+               WHERE NOT EXISTS (SELECT 1 FROM social_account a
+                                  WHERE a.handle_key = k.handle_key AND a.platform = k.platform
+                                    AND a.organization_id = CAST(:org AS text))
               ON CONFLICT DO NOTHING
               RETURNING contact_id)
             INSERT INTO import_added SELECT contact_id FROM added
@@ -517,6 +523,8 @@ def _update_postgres(session: Session, stage: Stage, params: dict[str, Any], now
               SELECT DISTINCT u.contact_id, t.id, :org
                 FROM import_update_tag u
                 JOIN tag t ON t.organization_id = :org AND t.name = u.name
+               WHERE NOT EXISTS (SELECT 1 FROM contact_tag ct
+                                  WHERE ct.contact_id = u.contact_id AND ct.tag_id = t.id)
               ON CONFLICT DO NOTHING
               RETURNING contact_id)
             INSERT INTO import_added SELECT contact_id FROM added
