@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from kontak.config import Settings
+from kontak.import_job import bulk
 from kontak.import_job.staging import Stage
 from tests.api.imports import run_import, upload, wait
 from tests.factories import Member, contact_payload, make_member
@@ -360,6 +361,47 @@ def test_update_mode_applies_filled_cells_merges_fields_and_adds_accounts_and_ta
     assert found("Cici Dua") == ["Cici Dua"]
     assert found("ani_tt") == ["Ani"]
     assert len(contacts(api)) == 4
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["chunks", "server-cursor"])
+def test_postgres_finds_the_same_matches_by_either_way_of_reading_them(
+    api: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch, streamed: bool
+) -> None:
+    """PostgreSQL reads the matches with stored contacts in chunks as the server sends
+    them (libpq 17 on, since session 24), or else through a server-side cursor; both
+    record every match."""
+    if not settings.resolved_database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only")
+    monkeypatch.setattr(bulk, "STREAMED_MATCHES", streamed)
+    ani = api.post(
+        "/api/v1/contacts",
+        json={
+            "name": "Ani",
+            "email": "ani@contoh.id",
+            "phone": "0813-1111-2222",
+            "social_accounts": [{"platform": "instagram", "handle": "ani_ig"}],
+        },
+    ).json()
+    budi = api.post("/api/v1/contacts", json={"name": "Budi", "phone": "0812-3456-7890"}).json()
+    data = csv_bytes(
+        [
+            ["name", "email", "phone", "instagram"],
+            ["Ani", "ANI@contoh.id", "0813 1111 2222", "@Ani_IG"],
+            ["Cici", "", "0815-0000-1111", ""],
+            ["Budi", "", "+62 812 3456 7890", ""],
+        ]
+    )
+    job = run_import(api, data)
+    assert (job["status"], job["duplicate_count"]) == ("rejected", 2)
+    existing = api.get(f"/api/v1/imports/{job['id']}/duplicates").json()["existing"]
+    assert existing == [
+        {"row": 2, "key": "email", "value": "ani@contoh.id", "contact_id": ani["id"]},
+        {"row": 2, "key": "instagram", "value": "ani_ig", "contact_id": ani["id"]},
+        {"row": 2, "key": "phone", "value": "+6281311112222", "contact_id": ani["id"]},
+        {"row": 4, "key": "phone", "value": "+6281234567890", "contact_id": budi["id"]},
+    ]
+    skipped = run_import(api, data, on_existing="skip")
+    assert (skipped["status"], skipped["created"], skipped["skipped"]) == ("completed", 1, 2)
 
 
 def test_update_mode_leaves_the_contacts_it_does_not_change_as_they_were(

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from psycopg import pq
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
@@ -28,6 +29,9 @@ from kontak.import_job.staging import Stage
 
 log = logging.getLogger("kontak.import")
 KEY_TABLE = "import_key_tmp"
+# PostgreSQL: whether libpq sends a query's rows in chunks (17 on; psycopg's binary wheel
+# bundles a recent one), for the matches with stored contacts (find_existing).
+STREAMED_MATCHES = pq.version() >= 170000
 CONTACT_COLUMNS = (
     "id",
     "organization_id",
@@ -180,25 +184,31 @@ def find_existing(session: Session, organization_id: str, stage: Stage) -> None:
     # No index: ANALYZE lets the planner hash-join the keys with the organization's
     # contacts (building an index on a temporary table of 2M keys alone took 4 s).
     session.execute(text(f"ANALYZE {KEY_TABLE}"))
-    # A server-side cursor: the rows come 5,000 at a time, as plain tuples.
-    with _raw(session).cursor(name="kontak_matches") as cursor:
+    matches = f"""
+    SELECT k.row, 'email', c.email, c.id FROM {KEY_TABLE} k
+      JOIN contact c ON c.organization_id = %(org)s AND c.email_key = k.key
+     WHERE k.kind = 'email'
+    UNION ALL
+    SELECT k.row, 'phone', c.phone, c.id FROM {KEY_TABLE} k
+      JOIN contact c ON c.organization_id = %(org)s AND c.phone = k.key
+     WHERE k.kind = 'phone'
+    UNION ALL
+    SELECT k.row, k.kind, s.handle, s.contact_id FROM {KEY_TABLE} k
+      JOIN social_account s
+        ON s.organization_id = %(org)s AND s.platform = k.kind AND s.handle_key = k.key
+    """
+    params = {"org": organization_id}
+    raw = _raw(session)
+    if STREAMED_MATCHES:
+        # The server sends the matches while they are saved, 5,000 rows a chunk (a
+        # re-uploaded 1M-row file: 2.4M matches, 20.3 -> 16.9 s; a server-side cursor
+        # made it wait for each FETCH).
+        with raw.cursor() as cursor:
+            stage.save_existing(cursor.stream(matches, params, size=5000))
+        return
+    with raw.cursor(name="kontak_matches") as cursor:  # libpq before 17: no chunks
         cursor.itersize = 5000
-        cursor.execute(
-            f"""
-            SELECT k.row, 'email', c.email, c.id FROM {KEY_TABLE} k
-              JOIN contact c ON c.organization_id = %(org)s AND c.email_key = k.key
-             WHERE k.kind = 'email'
-            UNION ALL
-            SELECT k.row, 'phone', c.phone, c.id FROM {KEY_TABLE} k
-              JOIN contact c ON c.organization_id = %(org)s AND c.phone = k.key
-             WHERE k.kind = 'phone'
-            UNION ALL
-            SELECT k.row, k.kind, s.handle, s.contact_id FROM {KEY_TABLE} k
-              JOIN social_account s
-                ON s.organization_id = %(org)s AND s.platform = k.kind AND s.handle_key = k.key
-            """,
-            {"org": organization_id},
-        )
+        cursor.execute(matches, params)
         stage.save_existing(cursor)
 
 
