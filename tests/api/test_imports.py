@@ -259,6 +259,10 @@ def test_existing_contacts_reject_skip_and_update(api: TestClient) -> None:
 
     updated = run_import(api, data, on_existing="update")
     assert (updated["status"], updated["created"], updated["updated"]) == ("completed", 0, 2)
+    # Ani, created by the skip, is as in the file
+    assert (
+        updated["message"] == "Imported: 0 contacts created, 2 updated (1 already as in the file)."
+    )
     after = api.get(f"/api/v1/contacts/{kept['id']}").json()
     assert after["name"] == "Budi Baru"
     assert after["email"] == kept["email"]  # blank cell leaves the value
@@ -464,6 +468,8 @@ def test_update_mode_leaves_the_contacts_it_does_not_change_as_they_were(
     )
     job = run_import(api, data, on_existing="update")
     assert (job["status"], job["created"], job["updated"]) == ("completed", 0, 10), job
+    # Ani, Hadi and Indah's two rows changed nothing.
+    assert job["message"] == "Imported: 0 contacts created, 10 updated (4 already as in the file)."
 
     def now(name: str) -> dict[str, Any]:
         return dict(api.get(f"/api/v1/contacts/{stored[name]['id']}").json())
@@ -493,6 +499,7 @@ def test_update_mode_leaves_the_contacts_it_does_not_change_as_they_were(
     before = {name: now(name) for name in people}
     again = run_import(api, data, on_existing="update")
     assert (again["status"], again["updated"]) == ("completed", 10), again
+    assert again["message"].endswith("10 updated (10 already as in the file).")
     assert {name: now(name) for name in people} == before
 
 

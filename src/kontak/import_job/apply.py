@@ -36,6 +36,7 @@ class Outcome:
     status: str  # completed | rejected
     created: int = 0
     updated: int = 0
+    unchanged: int = 0  # of the updated: those their row left as they were
     skipped: int = 0
     duplicate_rows: int = 0
     error_count: int = 0
@@ -186,9 +187,12 @@ def _attempt(
     )
     log.info("import: %d contacts written in %.2f s", outcome.created, elapsed(started))
     if on_existing == "update":
-        outcome.updated, shared = bulk.update_matched(session, org.id, stage, now=now)
+        outcome.updated, changed, shared = bulk.update_matched(session, org.id, stage, now=now)
         if shared:
-            outcome.updated += _update_matched(session, org, stage, shared, tag_ids)
+            rows, rows_changed = _update_matched(session, org, stage, shared, tag_ids)
+            outcome.updated += rows
+            changed += rows_changed
+        outcome.unchanged = outcome.updated - changed
     else:
         outcome.skipped = matched_rows
     session.flush()
@@ -206,14 +210,15 @@ def _update_matched(
     stage: Stage,
     matched: dict[int, str],
     tag_ids: dict[str, str],
-) -> int:
+) -> tuple[int, int]:
     """Filled cells replace the stored values, blank cells leave them; tags and social
-    accounts are added."""
+    accounts are added. Returns how many rows, and how many of them changed their
+    contact."""
     socials_of: dict[int, list[Social]] = defaultdict(list)
     for row, _cid, platform, handle, _key, _id in stage.socials():
         if row in matched:
             socials_of[row].append(Social(platform, handle))
-    count = 0
+    count = changed_rows = 0
     for (
         row,
         _cid,
@@ -261,8 +266,9 @@ def _update_matched(
             contact.updated_at = utcnow()
             session.flush()
             contact_repository.set_tags(session, contact, stored_tags + new_tags)
+            changed_rows += 1
         count += 1
-    return count
+    return count, changed_rows
 
 
 def _values(contact: Contact) -> tuple[object, ...]:

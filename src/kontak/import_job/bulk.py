@@ -392,11 +392,12 @@ _MERGED_POSTGRES = """(
 
 def update_matched(
     session: Session, organization_id: str, stage: Stage, *, now: datetime
-) -> tuple[int, dict[int, str]]:
+) -> tuple[int, int, dict[int, str]]:
     """Update, set-based, the stored contacts that one row of the file each matches: a
     filled cell replaces the stored value, a blank cell leaves it, custom fields are
-    merged, social accounts and tags are added. Returns how many, and {row: contact id}
-    of the rows whose contact other rows match too, for the caller to apply row by row.
+    merged, social accounts and tags are added. Returns how many, how many of them their
+    row changed, and {row: contact id} of the rows whose contact other rows match too,
+    for the caller to apply row by row.
 
     Before, every matched row cost an ORM load, flush and tag rewrite: 20,000 rows took
     56 s, a re-uploaded 1M-row file would have taken most of an hour."""
@@ -404,14 +405,19 @@ def update_matched(
     shared = stage.shared_matches()
     params: dict[str, Any] = {"org": organization_id, "shared": json.dumps(list(shared))}
     if _is_postgres(session):
-        updated = _update_postgres(session, stage, params, now)
+        updated, changed = _update_postgres(session, stage, params, now)
     else:
-        updated = _update_sqlite(session, params, now)
-    log.info("import: %d contacts updated in %.2f s", updated, time.monotonic() - started)
-    return updated, shared
+        updated, changed = _update_sqlite(session, params, now)
+    log.info(
+        "import: %d contacts updated (%d changed) in %.2f s",
+        updated,
+        changed,
+        time.monotonic() - started,
+    )
+    return updated, changed, shared
 
 
-def _update_sqlite(session: Session, params: dict[str, Any], now: datetime) -> int:
+def _update_sqlite(session: Session, params: dict[str, Any], now: datetime) -> tuple[int, int]:
     raw = _raw(session)
     started = time.monotonic()
     raw.execute("DROP TABLE IF EXISTS temp.import_update")
@@ -458,17 +464,19 @@ def _update_sqlite(session: Session, params: dict[str, Any], now: datetime) -> i
         started = _logged("tag links added", started)
         raw.execute(_ADDED_SQLITE, params)
         plain = _UPDATE_PLAIN.format(merged=_MERGED_SQLITE, fields_change=_FIELDS_CHANGE_SQLITE)
-        raw.execute(plain, params)
+        changed = raw.execute(plain, params).rowcount
         started = _logged("updates of unsearched columns", started)
         raw.execute(_UPDATE_SEARCHED, params)
         _logged("updates of searched columns", started)
     finally:
         raw.execute("DROP TABLE IF EXISTS temp.import_update")
         raw.execute("DROP TABLE IF EXISTS temp.import_added")
-    return int(updated)
+    return int(updated), int(changed)
 
 
-def _update_postgres(session: Session, stage: Stage, params: dict[str, Any], now: datetime) -> int:
+def _update_postgres(
+    session: Session, stage: Stage, params: dict[str, Any], now: datetime
+) -> tuple[int, int]:
     tables = {
         "import_update": (_UPDATE_COLUMNS, [*_UPDATE_VALUES]),
         "import_update_social": (
@@ -544,11 +552,11 @@ def _update_postgres(session: Session, stage: Stage, params: dict[str, Any], now
     )
     started = _logged("tag links added", started)
     plain = _UPDATE_PLAIN.format(merged=_MERGED_POSTGRES, fields_change=_FIELDS_CHANGE_POSTGRES)
-    session.execute(text(plain), params)
+    changed = session.execute(text(plain), params).rowcount  # type: ignore[attr-defined]
     started = _logged("updates of unsearched columns", started)
     session.execute(text(_UPDATE_SEARCHED), params)
     _logged("updates of searched columns", started)
-    return int(updated)
+    return int(updated), int(changed)
 
 
 def _logged(what: str, started: float) -> float:

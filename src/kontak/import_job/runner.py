@@ -318,8 +318,11 @@ def summary(outcome: Outcome, *, dry_run: bool) -> Text:
     """The job's one-line message, saying what happened and what to do."""
     if outcome.status == "completed":
         done: list[Text] = [_count(outcome.created, "summary.created")]
-        if outcome.updated:
-            done.append(Text("summary.updated", count=outcome.updated))
+        updated, unchanged = outcome.updated, outcome.unchanged
+        if updated and unchanged:  # their updated_at stays: say why (docs/DECISIONS.md)
+            done.append(Text("summary.updated_unchanged", count=updated, unchanged=unchanged))
+        elif updated:
+            done.append(Text("summary.updated", count=updated))
         if outcome.skipped:
             done.append(Text("summary.skipped", count=outcome.skipped))
         key = "summary.dry_run" if dry_run else "summary.completed"
