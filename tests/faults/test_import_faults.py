@@ -262,6 +262,70 @@ def test_server_killed_mid_import_leaves_no_contact_and_a_failed_job(
             assert done["created"] == 200_000
 
 
+def test_server_killed_while_a_file_updates_stored_contacts_leaves_them_as_they_were(
+    settings: Settings, admin: Member, tmp_path: Path
+) -> None:
+    # on_existing=update writes set-based statements over the stored contacts (bulk.py):
+    # a kill in the middle of them must leave every contact as it was, and no new one.
+    stored, new = 100_000, 1_000
+    lines = ["name,phone,address"] + [
+        f"Kontak {i},0812{i:08d},Jalan Baru {i}" for i in range(stored + new)
+    ]
+    changed = ("\r\n".join(lines) + "\r\n").encode()
+    log = tmp_path / "serve.log"
+    with (
+        server(settings) as (_, base),
+        httpx2.Client(base_url=base, headers=admin.headers, timeout=60) as http,
+    ):
+        first = http.post("/api/v1/imports", files={"file": ("a.csv", phones_csv(0, stored))})
+        assert poll(http, first.json()["id"], is_over)["status"] == "completed"
+        before = http.get("/api/v1/contacts/export", params={"format": "csv"}).content
+    assert before.count(b"\n") == stored + 1
+
+    with (
+        log.open("wb") as stderr,
+        server(settings, stderr=stderr) as (process, base),
+        httpx2.Client(base_url=base, headers=admin.headers, timeout=60) as http,
+    ):
+        job = http.post(
+            "/api/v1/imports",
+            files={"file": ("b.csv", changed)},
+            data={"on_existing": "update"},
+        ).json()
+        # Logged inside the write transaction, once the stored contacts are matched and
+        # before anything of the file is written (~1 s of statements follow at 100k rows).
+        wait_for_line(log, rf"{stored} rows match existing contacts")
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+
+    with (
+        server(settings) as (_, base),
+        httpx2.Client(base_url=base, headers=admin.headers, timeout=60) as http,
+    ):
+        ended = poll(http, job["id"], lambda j: j["status"] != "processing", timeout=30)
+        after = http.get("/api/v1/contacts/export", params={"format": "csv"}).content
+        if ended["status"] == "completed":  # a very fast machine: the kill came after it
+            assert (ended["created"], ended["updated"]) == (new, stored)
+            assert after.count(b"Jalan Baru") == stored + new
+            return
+        assert ended["status"] == "failed", ended
+        assert "interrupted" in str(ended["message"])
+        assert after == before  # no contact changed, none added
+        again = http.post(
+            "/api/v1/imports",
+            files={"file": ("b.csv", changed)},
+            data={"on_existing": "update"},
+        ).json()
+        done = poll(http, again["id"], is_over, timeout=240)
+        assert (done["status"], done["created"], done["updated"]) == ("completed", new, stored)
+        assert (
+            http.get("/api/v1/contacts/export", params={"format": "csv"}).content.count(
+                b"Jalan Baru"
+            )
+            == stored + new
+        )
+
+
 def test_two_overlapping_imports_at_once_never_duplicate(
     settings: Settings, admin: Member, tmp_path: Path
 ) -> None:
