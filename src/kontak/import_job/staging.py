@@ -450,8 +450,15 @@ class Stage:
     def _summarize(self) -> None:
         """Index the matches (the pages and the report read them in row order, a few at a
         time) and sum them up a row each in ``matched``: the row's contact (the smallest
-        id, when it matches several: ``ambiguous``)."""
-        self.db.execute("CREATE INDEX IF NOT EXISTS existing_row ON existing (row, kind)")
+        id, when it matches several: ``ambiguous``).
+
+        The index holds the contact id, so that the sum reads the index alone: the matches
+        come as three runs (emails, phones, accounts), each in row order, and reading the
+        table in the index's order jumped between them (a re-uploaded 1M-row file, 2.4M
+        matches: the index and the sum 4.6 -> 2.2 s)."""
+        self.db.execute(
+            "CREATE INDEX IF NOT EXISTS existing_row ON existing (row, kind, contact_id)"
+        )
         self.db.execute("DELETE FROM matched")
         self.db.execute(
             "INSERT INTO matched SELECT row, MIN(contact_id), MIN(contact_id) <> MAX(contact_id)"
