@@ -972,6 +972,12 @@ def test_values_with_quotes_commas_backslashes_and_line_breaks_arrive_intact(
     assert stored["\\N"]["email"] is None
     assert stored["Ana\\tB"]["address"] == '""'
     assert stored["Ana\\tB"]["tags"] == ["a\\b"]
+    # The same file as an update goes through the update's own CSV (PostgreSQL): every
+    # value arrives as stored, so no contact changes.
+    again = run_import(api, data, on_existing="update")
+    assert (again["status"], again["updated"]) == ("completed", 3), again
+    assert "3 already as in the file" in again["message"]
+    assert {c["name"]: c for c in contacts(api)} == stored
 
 
 def test_the_job_is_completed_before_its_upkeep_runs(

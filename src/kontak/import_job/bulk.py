@@ -565,33 +565,39 @@ def _logged(what: str, started: float) -> float:
     return now
 
 
-def _quoted(column: str) -> str:
-    """SQLite expression: a text ``column`` as a quoted field of a CSV line (NULL: empty)."""
-    return (
-        f"CASE WHEN {column} IS NULL THEN '' "
-        f"""WHEN instr({column}, '"') THEN '"' || replace({column}, '"', '""') || '"' """
-        f"""ELSE '"' || {column} || '"' END"""
-    )
+# A field of a CSV line that SQLite writes for COPY: its printf() format and argument.
+Field = tuple[str, str]
 
 
-def _plain(column: str) -> str:
-    """A column that never holds a quote, comma or line break (ids, E.164, codes)."""
-    return f"coalesce({column}, '')"
+def _quoted(column: str) -> Field:
+    """A text ``column`` as a quoted field (``%w`` doubles its double quotes). NULL goes
+    as ``""``, which COPY reads as NULL (``FORCE_NULL``, see :func:`_copy_text`): the
+    staging file holds no empty text where a value is meant."""
+    return '"%w"', f"coalesce({column}, '')"
 
 
-def _line(*fields: str) -> str:
-    return " || ',' || ".join(fields)
+def _plain(column: str) -> Field:
+    """A column that never holds a quote, comma or line break (ids, E.164, codes); NULL
+    goes as an empty field."""
+    return "%s", column
+
+
+def _line(*fields: Field) -> str:
+    """SQLite expression: the CSV line of ``fields``, made by ONE printf() (a CASE, instr
+    and concatenations a field took 2.9 s for 1M contact lines, printf 1.6 s)."""
+    formats = ",".join(f for f, _ in fields)
+    return f"printf('{formats}', {', '.join(a for _, a in fields)})"
 
 
 _KEY_LINES = (
     "SELECT "
-    + _line("r.row", "'email'", _quoted("r.email_key"))
+    + _line(_plain("r.row"), _plain("'email'"), _quoted("r.email_key"))
     + " FROM row r WHERE r.email_key <> ''"
     + " UNION ALL SELECT "
-    + _line("r.row", "'phone'", _quoted("r.phone"))
+    + _line(_plain("r.row"), _plain("'phone'"), _quoted("r.phone"))
     + " FROM row r WHERE r.phone <> ''"
     + " UNION ALL SELECT "
-    + _line("k.row", _plain("k.kind"), _quoted("k.key"))
+    + _line(_plain("k.row"), _plain("k.kind"), _quoted("k.key"))
     + " FROM key k"
 )
 _NEW = "r.valid = 1 AND r.row NOT IN (SELECT row FROM matched)"
@@ -650,7 +656,9 @@ def _copy_text(
         cursor.execute(query, params)
         with (
             _raw(session).cursor() as pg,
-            pg.copy(f'COPY "{table}" ({cols}) FROM STDIN WITH (FORMAT csv)') as copy,
+            pg.copy(
+                f'COPY "{table}" ({cols}) FROM STDIN WITH (FORMAT csv, FORCE_NULL ({cols}))'
+            ) as copy,
         ):
             while lines := cursor.fetchmany(5000):
                 copy.write("\n".join(line for (line,) in lines) + "\n")
