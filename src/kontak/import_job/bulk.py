@@ -268,27 +268,29 @@ def _insert_new_sqlite(
         params,
     ).rowcount
     started = _logged("contacts", started)
-    raw.execute(
-        f"""
-        INSERT INTO social_account (id, organization_id, contact_id, platform, handle, handle_key)
-        SELECT k.id, :org, r.contact_id, k.kind, k.display, k.key
-          FROM {schema}.key k JOIN {schema}.row r ON r.row = k.row
-         WHERE {new} AND k.kind NOT IN ('email', 'phone')
-        """,
-        params,
-    )
-    started = _logged("social accounts", started)
-    raw.execute(
-        f"""
-        INSERT OR IGNORE INTO contact_tag (contact_id, tag_id, organization_id)
-        SELECT r.contact_id, t.id, :org
-          FROM {schema}.tag_link l JOIN {schema}.row r ON r.row = l.row
-          JOIN tag t ON t.organization_id = :org AND t.name = l.name
-         WHERE {new}
-        """,
-        params,
-    )
-    _logged("tag links", started)
+    if created:  # accounts and links of new contacts only (a re-upload: none)
+        raw.execute(
+            f"""
+            INSERT INTO social_account
+                   (id, organization_id, contact_id, platform, handle, handle_key)
+            SELECT k.id, :org, r.contact_id, k.kind, k.display, k.key
+              FROM {schema}.key k JOIN {schema}.row r ON r.row = k.row
+             WHERE {new} AND k.kind NOT IN ('email', 'phone')
+            """,
+            params,
+        )
+        started = _logged("social accounts", started)
+        raw.execute(
+            f"""
+            INSERT OR IGNORE INTO contact_tag (contact_id, tag_id, organization_id)
+            SELECT r.contact_id, t.id, :org
+              FROM {schema}.tag_link l JOIN {schema}.row r ON r.row = l.row
+              JOIN tag t ON t.organization_id = :org AND t.name = l.name
+             WHERE {new}
+            """,
+            params,
+        )
+        _logged("tag links", started)
     for deferral in deferrals:
         if deferral is not None:
             search_index.close(raw, deferral)
@@ -700,22 +702,23 @@ def _copy_new(
                 f"SELECT min(r.contact_id), max(r.contact_id) FROM row r WHERE {_NEW}"
             ).fetchone()
             search_index.record_trigram_range(raw, first, last)
-        _copy_text(
-            session,
-            "social_account",
-            ("id", "organization_id", "contact_id", "platform", "handle", "handle_key"),
-            stage,
-            _SOCIAL_LINES,
-            params,
-        )
-        _copy_text(
-            session,
-            "contact_tag",
-            ("contact_id", "tag_id", "organization_id"),
-            stage,
-            _TAG_LINES,
-            params,
-        )
+        if created:  # accounts and links of new contacts only (a re-upload: none, 0.5 s)
+            _copy_text(
+                session,
+                "social_account",
+                ("id", "organization_id", "contact_id", "platform", "handle", "handle_key"),
+                stage,
+                _SOCIAL_LINES,
+                params,
+            )
+            _copy_text(
+                session,
+                "contact_tag",
+                ("contact_id", "tag_id", "organization_id"),
+                stage,
+                _TAG_LINES,
+                params,
+            )
     finally:
         db.execute("DROP TABLE IF EXISTS temp.import_tag")
     if quick:
