@@ -115,3 +115,34 @@ def test_a_flush_holds_many_statements_of_rows_and_a_remainder() -> None:
             assert stage.db.execute("SELECT count(*) FROM tag_link").fetchone() == (count,)
         finally:
             stage.close()
+
+
+def test_matches_cut_short_leave_the_staging_file_whole(tmp_path: Path) -> None:
+    # PostgreSQL's matches stream into the staging file; a connection lost midway raises
+    # inside that write. The file's rollback must leave it readable (with no journal, a
+    # ROLLBACK after pages went to disk left it malformed, and the job's pages with it).
+    stage = Stage(tmp_path / "stage.db", create=True)
+    stage.close()
+    stage = Stage(tmp_path / "stage.db")
+    stage.db.execute("PRAGMA cache_size = 8")  # pages go to disk before the end, as at 1M
+
+    def matches(count: int, *, then_fail: bool = False) -> Any:
+        for i in range(count):
+            yield (i + 2, "email", f"orang{i}@contoh.id", f"01CONTACT{i:017d}")
+        if then_fail:
+            raise ConnectionError("the server closed the connection")
+
+    # An import's first look, then a second after a lost race, cut short.
+    stage.save_existing(matches(20_000))
+    try:
+        stage.save_existing(matches(50_000, then_fail=True))
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("the error was swallowed")
+    assert stage.db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    assert stage.count_existing() == 20_000  # as the last whole look left them
+    assert stage.match_counts() == (20_000, [])
+    stage.save_existing([(2, "phone", "+6281234567890", "01CONTACT")])
+    assert stage.match_counts() == (1, [])
+    stage.close()

@@ -206,7 +206,14 @@ class Stage:
         if create:
             path.unlink(missing_ok=True)
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=OFF")
+        # A new file is written once, by the parsing child: no journal (a failure there
+        # ends the job, and the file goes with it). An existing file is written on by the
+        # import's step (matches of stored contacts, groups), which an error can cut short:
+        # with no journal, its ROLLBACK left the pages already written, and the file
+        # malformed for the job's pages. The journal holds the pages a transaction
+        # changes that were there before it (few: its writes mostly append), and a
+        # process killed midway leaves it for the next opening to roll back.
+        self.db.execute(f"PRAGMA journal_mode={'OFF' if create else 'DELETE'}")
         self.db.execute("PRAGMA synchronous=OFF")
         if create:
             self.db.executescript(SCHEMA)
