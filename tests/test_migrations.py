@@ -404,3 +404,18 @@ def test_postgresql_collations_are_the_models_and_keys_turn_bytewise_with_rows_k
             engine.dispose()
     finally:
         drop_postgres_database(admin, name)
+
+
+def test_the_channel_index_is_postgresqls_only(empty_url: str) -> None:
+    # Migration 0013: PostgreSQL reads a channel's contacts from it; SQLite's import would
+    # pay 8-15% more for it (docs/benchmarks.md, session 26).
+    upgrade(empty_url)
+    engine = make_engine(empty_url)
+    try:
+        indexes = {index["name"] for index in inspect(engine).get_indexes("contact")}
+    finally:
+        engine.dispose()
+    assert ("ix_contact_organization_id_channel_id" in indexes) == (
+        engine.dialect.name == "postgresql"
+    )
+    assert "ix_contact_organization_id_id" in indexes

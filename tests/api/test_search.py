@@ -573,3 +573,51 @@ def test_a_two_letter_search_past_a_block_without_it_reads_the_accounts_once(
             r"WHERE social_account\.organization_id"
         )
         assert any(read_once.search(s) for s in pages), pages
+
+
+def test_a_channel_few_contacts_hold_is_read_from_its_index_with_a_tag_or_a_text(
+    api: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A channel that few contacts hold, with a tag or a text: PostgreSQL reads the
+    # channel's contacts from its index (migration 0013) and checks each one, instead of
+    # walking the tag's links or the text's matches and checking each one's channel (1M
+    # contacts, a channel none holds: 2.5 s with a tag, 1.9 s with a common name). The
+    # pages are the same as a walk's; a channel that many hold goes the old way.
+    monkeypatch.setattr(repository, "FEW_MATCHES", 5)
+    created: list[tuple[str, str, bool]] = []
+    for i in range(30):
+        channel = "telegram" if i in (2, 9, 14, 17, 25) else "whatsapp"
+        name = f"Sari {i}" if i % 2 == 0 else f"Joko {i}"
+        body: dict[str, Any] = {"name": name, "phone": f"0821{i:08d}", "channel": channel}
+        body["tags"] = ["vip"] if i % 3 != 1 else []
+        if i == 9:  # found by its handle alone
+            body["social_accounts"] = [{"platform": "instagram", "handle": "sari.joko"}]
+        assert api.post(URL, json=body).status_code == 201
+        created.append((name, channel, i % 3 != 1))
+
+    def expected(channel: str, text: str = "", vip: bool = False) -> list[str]:
+        return [
+            n
+            for i, (n, ch, tagged) in reversed(list(enumerate(created)))
+            if ch == channel and (tagged or not vip) and (text in n.lower() or (text and i == 9))
+        ]
+
+    with statements_run(api) as statements:
+        assert names(api, "", tag="vip", channel="telegram", limit=1) == expected(
+            "telegram", vip=True
+        )
+        assert names(api, "sari", channel="telegram", limit=1) == expected("telegram", "sari")
+        assert names(api, "sari", tag="vip", channel="telegram", limit=2) == expected(
+            "telegram", "sari", vip=True
+        )
+        assert names(api, "", tag="vip", channel="facebook") == []
+        assert names(api, "joko", channel="facebook") == []
+    # Many hold the other channel: the same answers the old way.
+    assert names(api, "sari", tag="vip", channel="whatsapp", limit=3) == expected(
+        "whatsapp", "sari", vip=True
+    )
+    if engine.dialect.name == "postgresql":
+        run = "\n".join(s for s, _ in statements)
+        assert "contact_tag.contact_id DESC" not in run  # not from the tag's links
+        assert "contact_trigram" not in run  # nor from the text's matches
+        assert "contact.channel = " in run

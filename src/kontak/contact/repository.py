@@ -265,6 +265,18 @@ def list_page(
         # ms for a common first name at 1M): it walks on from a single match.
         return walk_on(found) if len(found) >= (1 if postgres else WALK_ON_FROM) else None
 
+    if (
+        postgres
+        and filters.channel
+        and (filters.text or filters.tag)
+        and _few_in_channel(session, organization_id, filters.channel, before_id)
+    ):
+        # A channel that few contacts hold: its index (migration 0013) gives them, each
+        # checked for the rest. Walking the newest contacts, the tag's links or the text's
+        # matches instead checked the channel of each (1M contacts, a channel none holds:
+        # with a tag 2.5 s, with a common name 1.9 s).
+        conditions, _, _ = _conditions(session, organization_id, filters, walking=Contact)
+        return page(conditions)
     # PostgreSQL counts a text's candidates at the cost of all of them: walk first there.
     walked_first = bool(filters.text and postgres)
     if walked_first:
@@ -298,6 +310,22 @@ def list_page(
     if filters.tag:  # checked on each of the few candidates
         conditions.append(_has_tag(Contact, organization_id, filters))
     return page(conditions)
+
+
+def _few_in_channel(
+    session: Session, organization_id: str, channel: str, before_id: str | None
+) -> bool:
+    """PostgreSQL: whether at most FEW_MATCHES contacts (older than ``before_id``) have
+    ``channel``; counted on the channel's index, up to that many."""
+    stmt: Select[Any] = select(literal_column("1")).where(
+        Contact.organization_id == organization_id, Contact.channel == channel
+    )
+    if before_id:
+        stmt = stmt.where(Contact.id < before_id)
+    # In the index's order: without it the planner read the table from its start, where a
+    # channel the newest contacts lack may be far.
+    some = stmt.order_by(Contact.id.desc()).limit(FEW_MATCHES + 1).subquery()
+    return session.execute(select(func.count()).select_from(some)).scalar_one() <= FEW_MATCHES
 
 
 def _walk_bound(session: Session, organization_id: str, before_id: str | None, rows: int) -> str:

@@ -41,9 +41,14 @@ TRIGRAM_INDEXES = (
 )
 
 
+# PostgreSQL's index of a channel's contacts (migration 0013): not on SQLite, so not in
+# the models either.
+POSTGRESQL_ONLY_INDEXES = (*TRIGRAM_INDEXES, "ix_contact_organization_id_channel_id")
+
+
 def include_name(name: str | None, type_: str, _parent: object) -> bool:
-    """Alembic's filter: every name but the search indexes'."""
-    if type_ == "index" and name in TRIGRAM_INDEXES:
+    """Alembic's filter: every name but the search indexes' and PostgreSQL's own."""
+    if type_ == "index" and name in POSTGRESQL_ONLY_INDEXES:
         return False
     return not (type_ == "table" and is_search_table(name))
 
