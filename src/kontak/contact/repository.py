@@ -278,7 +278,11 @@ def list_page(
         conditions, _, _ = _conditions(session, organization_id, filters, walking=Contact)
         return page(conditions)
     # PostgreSQL counts a text's candidates at the cost of all of them: walk first there.
-    walked_first = bool(filters.text and postgres)
+    # SQLite too where no index answers the text (fewer than three characters): if the
+    # newest contacts hold too few matches, the walk is long, and reads the accounts once.
+    walked_first = bool(
+        filters.text and (postgres or min(len(filters.text), len(_handle_text(filters))) < 3)
+    )
     if walked_first:
         found = by_like_first()
         if found is not None:
