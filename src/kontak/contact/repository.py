@@ -39,7 +39,7 @@ from sqlalchemy import (
     cast as cast_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Result, Row
 from sqlalchemy.orm import QueryableAttribute, Session, aliased, selectinload
 from sqlalchemy.sql import Executable
 
@@ -140,36 +140,23 @@ def list_page(
         return list(session.execute(stmt.order_by(Contact.id.desc()).limit(limit)))
 
     def by_tag_links(conditions: list[ColumnElement[bool]]) -> list[Row[Any]]:
-        # The tag's links newest contact first, from the (tag_id, contact_id) index: only
-        # tagged contacts are read, however far back they are (374,000 untagged newest
-        # contacts on top of 1M: 250-560 ms -> 5-8 ms). Where the organization's contacts
-        # could be walked instead, an expression no index answers stands for them: the
-        # planners did so without statistics (SQLite) or not knowing the tag's share
-        # (PostgreSQL), and looked each contact's links up.
-        tag_id = _tag_id(organization_id, filters)
-        if not postgres:  # one statement: SQLite's planner keeps to the order it is given
-            stmt = (
-                _read_columns(Contact)
-                .join(ContactTag, ContactTag.contact_id == Contact.id)
-                .where(
-                    ContactTag.tag_id == tag_id,
-                    _unindexed(Contact.organization_id, postgres) == organization_id,
-                    *conditions,
-                )
+        # SQLite: the tag's links newest contact first, from the (tag_id, contact_id)
+        # index, in one statement: only tagged contacts are read, however far back they
+        # are (374,000 untagged newest contacts on top of 1M: 250-560 ms -> 5-8 ms). An
+        # expression no index answers stands for the organization's contacts: without
+        # statistics the planner walked them and looked each one's links up.
+        stmt = (
+            _read_columns(Contact)
+            .join(ContactTag, ContactTag.contact_id == Contact.id)
+            .where(
+                ContactTag.tag_id == _tag_id(organization_id, filters),
+                _unindexed(Contact.organization_id, postgres) == organization_id,
+                *conditions,
             )
-            if before_id:
-                stmt = stmt.where(ContactTag.contact_id < before_id)
-            return list(session.execute(stmt.order_by(ContactTag.contact_id.desc()).limit(limit)))
-        # PostgreSQL would still walk the contacts, or read and sort all of the tag's
-        # links: the links in batches, their contacts looked up by id.
-
-        def links(older_than: str | None, rows: int) -> list[str]:
-            stmt = select(ContactTag.contact_id).where(ContactTag.tag_id == tag_id)
-            if older_than:
-                stmt = stmt.where(ContactTag.contact_id < older_than)
-            return list(session.scalars(stmt.order_by(ContactTag.contact_id.desc()).limit(rows)))
-
-        return in_batches(links, limit if only(filters.tag) else 16 * limit)
+        )
+        if before_id:
+            stmt = stmt.where(ContactTag.contact_id < before_id)
+        return list(session.execute(stmt.order_by(ContactTag.contact_id.desc()).limit(limit)))
 
     def only(value: str | None) -> bool:
         # Whether ``value`` is the one filter (a first batch of a page's worth is then
@@ -178,38 +165,101 @@ def list_page(
         given = (f.text, f.channel, f.exact_email, f.exact_phone, f.tag)
         return sum(1 for v in given if v) == 1 and bool(value)
 
-    def in_batches(newest: Callable[[str | None, int], list[str]], first: int) -> list[Row[Any]]:
-        # PostgreSQL: the contacts among ``newest``'s ids (candidates, newest first, older
-        # than a given id) that match, by LIKE alone: ``first`` candidates, then four
-        # times as many each time, up to BATCH_AT_MOST, until a page is found.
-        conditions, _, _ = _conditions(
-            session, organization_id, filters, walking=Contact, tag_apart=True
+    def tag_links(older_than: str | None, rows: int) -> list[str]:
+        # The tag's links newest contact first: one range of the (tag_id, contact_id)
+        # index. As one statement with the contacts, PostgreSQL's planner (the tag's share
+        # hidden behind the tag-id subquery) walked the contacts by primary key (931 ms)
+        # or read and sorted all 167,000 links (134 ms).
+        stmt = select(ContactTag.contact_id).where(
+            ContactTag.tag_id == _tag_id(organization_id, filters)
         )
+        if older_than:
+            stmt = stmt.where(ContactTag.contact_id < older_than)
+        return list(session.scalars(stmt.order_by(ContactTag.contact_id.desc()).limit(rows)))
+
+    def in_channel(older_than: str | None, rows: int) -> list[str]:
+        # The channel's contacts newest first: one range of its index (migration 0013).
+        stmt = select(Contact.id).where(
+            Contact.organization_id == organization_id, Contact.channel == filters.channel
+        )
+        if older_than:
+            stmt = stmt.where(Contact.id < older_than)
+        return list(session.scalars(stmt.order_by(Contact.id.desc()).limit(rows)))
+
+    def race(sources: list[Source], tag_apart: bool) -> list[Row[Any]]:
+        # PostgreSQL: candidates from each source the filters give (the channel's index,
+        # the tag's links, the text's matches), each newest first and holding every
+        # match. Each round every source gives its next ids older than a frontier (a
+        # page's worth, 16 with other filters, then four times as many each round, up
+        # to BATCH_AT_MOST); the ids of the one reaching furthest back are checked, and
+        # the frontier moves to its last: every match newer than it is found. A source
+        # that runs out holds every match left. One source alone could read far: a big
+        # import tagged "promo" and sent by WhatsApp, newest, then channel=email&tag=promo
+        # read all its links (1M + 374,000 contacts: 2.6 s), and a text none of its
+        # matches hold with a tag read the tag's every link.
+        conditions, _, _ = _conditions(
+            session, organization_id, filters, walking=Contact, tag_apart=tag_apart
+        )
+        lone = len(sources) == 1 and only(filters.tag or filters.text)
+        batch = limit if lone else FIRST_BATCH_PAGES * limit
         found: list[Row[Any]] = []
-        older_than, batch = before_id, first
+        older_than = before_id
         while True:
-            ids = newest(older_than, batch)
-            if not ids:
-                return found
-            stmt = _read_columns(Contact).where(
-                _any_of(Contact.id, ids),
-                _unindexed(Contact.organization_id, postgres=True) == organization_id,
-                *conditions,
-            )
-            found += session.execute(stmt.order_by(Contact.id.desc()).limit(limit - len(found)))
-            if len(found) == limit or len(ids) < batch:
+            reads = [next_ids(older_than, batch) for next_ids in sources]
+            short = [ids for ids in reads if len(ids) < batch]
+            ids = min(short, key=len) if short else min(reads, key=lambda ids: ids[-1])
+            if ids:
+                stmt = _read_columns(Contact).where(
+                    _any_of(Contact.id, ids),
+                    _unindexed(Contact.organization_id, postgres=True) == organization_id,
+                    *conditions,
+                )
+                stmt = stmt.order_by(Contact.id.desc()).limit(limit - len(found))
+                found += session.execute(stmt)
+            if short or len(found) == limit:
                 return found
             older_than, batch = ids[-1], min(batch * 4, BATCH_AT_MOST)
 
-    def by_text_indexes() -> list[Row[Any]]:
-        # PostgreSQL, many matches but too few among the newest contacts to walk on: each
-        # trigram index's matches, the newest kept, instead of walking every contact
-        # newer than them (374,000 contacts without the text on top of 1M: q=Eko
-        # 790 ms -> see docs/benchmarks.md, session 19).
-        def matches(older_than: str | None, rows: int) -> list[str]:
-            return _newest_matches(session, organization_id, filters, older_than, rows)
+    def by_candidates() -> list[Row[Any]]:
+        # PostgreSQL, past the walk first: the race of the filters' sources. Without JIT:
+        # a batch's check of 10,000 ids is priced above its threshold, and compiling it
+        # took ~12 ms of each ~60-100 ms batch.
+        session.execute(text("SET LOCAL jit = off"))
+        sources: list[Source] = [in_channel] if filters.channel else []
+        if filters.tag:
+            sources.append(tag_links)
+        tag_alone = len(sources) == 1 and bool(filters.tag)
+        if not text_indexed:
+            return race(sources, tag_apart=tag_alone)
+        cursor: list[Result[Any]] = []
+        read: list[str] = []  # ids the cursor gave, newest first, not yet passed
 
-        return in_batches(matches, limit if only(filters.text) else 16 * limit)
+        def text_matches(older_than: str | None, rows: int) -> list[str]:
+            # The first batch by a top-N sort of the matches; past it, the rest sorted
+            # once and read on through a cursor (each batch had read them all again:
+            # 374,000 matches, a channel none of them has, 19 s). Opened only then: it
+            # reads a first row at once, the cost of sorting all of them.
+            nonlocal read
+            if not cursor:
+                stmt = _matches_newest_first(session, organization_id, filters, older_than)
+                if older_than == before_id:
+                    return list(session.scalars(stmt.limit(rows)))
+                cursor.append(session.execute(stmt.execution_options(stream_results=True)))
+            if older_than is not None:
+                read = [i for i in read if i < older_than]
+            while len(read) < rows:
+                more = [row[0] for row in cursor[0].fetchmany(rows - len(read))]
+                if not more:
+                    break
+                read += [i for i in more if older_than is None or i < older_than]
+            return read[:rows]
+
+        sources.append(text_matches)
+        try:
+            return race(sources, tag_apart=False)
+        finally:
+            for result in cursor:
+                result.close()
 
     bound = ""  # the oldest contact newest_by_like checked ('' for all of them)
 
@@ -280,9 +330,8 @@ def list_page(
     # PostgreSQL counts a text's candidates at the cost of all of them: walk first there.
     # SQLite too where no index answers the text (fewer than three characters): if the
     # newest contacts hold too few matches, the walk is long, and reads the accounts once.
-    walked_first = bool(
-        filters.text and (postgres or min(len(filters.text), len(_handle_text(filters))) < 3)
-    )
+    text_indexed = bool(filters.text and min(len(filters.text), len(_handle_text(filters))) >= 3)
+    walked_first = bool(filters.text and (postgres or not text_indexed))
     if walked_first:
         found = by_like_first()
         if found is not None:
@@ -302,15 +351,10 @@ def list_page(
         found = by_like_first()
         if found is not None:
             return found
+    if postgres and not few and (filters.tag or text_indexed):
+        return by_candidates()
     if filters.tag and not few:
         return by_tag_links(conditions)
-    if (
-        filters.text
-        and not few
-        and postgres
-        and min(len(filters.text), len(_handle_text(filters))) >= 3
-    ):
-        return by_text_indexes()
     if filters.tag:  # checked on each of the few candidates
         conditions.append(_has_tag(Contact, organization_id, filters))
     return page(conditions)
@@ -541,9 +585,13 @@ WALK_FIRST = 1000  # newest contacts a search checks by LIKE alone before it ask
 WALK_ON_FROM = 20
 WALK_ON_MARGIN = 4
 WALK_ON_AT_MOST = 50_000  # contacts (PostgreSQL: ~25 ms)
-# PostgreSQL reads the candidates of a filter by tag (the tag's links), or of a text whose
-# matches the newest contacts do not hold (the trigram indexes' newest), in batches: a
-# page's worth first, then four times as many each time, up to this many.
+# PostgreSQL reads the candidates of a filter by tag (the tag's links), by a text whose
+# matches the newest contacts do not hold (the trigram indexes'), or by a channel with
+# either (its index), in batches: a page's worth first (this many with other filters),
+# then four times as many each time, up to BATCH_AT_MOST.
+FIRST_BATCH_PAGES = 16
+# A source of candidates: the ids of the next ``rows`` of them older than an id, newest first.
+Source = Callable[[str | None, int], list[str]]
 BATCH_AT_MOST = 10_000
 _CONTACT_MATCHES = "SELECT rowid FROM contact_search WHERE contact_search MATCH :contact_match"
 _SOCIAL_MATCHES = "SELECT rowid FROM social_search WHERE social_search MATCH :social_match"
@@ -872,24 +920,21 @@ def _match_parts(
     return parts
 
 
-def _newest_matches(
-    session: Session, organization_id: str, f: ContactFilter, older_than: str | None, rows: int
-) -> list[str]:
-    """PostgreSQL: the ids of the ``rows`` newest contacts older than ``older_than`` that
-    the trigram indexes give for ``q`` (each index's matches read whole and the newest
-    kept: a top-N sort)."""
+def _matches_newest_first(
+    session: Session, organization_id: str, f: ContactFilter, before_id: str | None
+) -> Select[Any]:
+    """PostgreSQL: the ids of the contacts older than ``before_id`` that the trigram
+    indexes give for ``q``, newest first (every index's matches read whole and sorted
+    once: a cursor reads on through them)."""
     assert f.text is not None
     options = _text_options(f, Contact.name, Contact.email_key, Contact.phone)
     handle = SocialAccount.handle_key.like(_handle_pattern(f), escape="\\")
-    newest = []
+    parts = []
     for part in _match_parts(session, organization_id, f, options, handle):
         key = part.selected_columns[0]
-        if older_than:
-            part = part.where(key < older_than)
-        newest.append(part.order_by(key.desc()).limit(rows))
-    every = union(*newest).subquery()
-    key = every.c[0]
-    return list(session.scalars(select(key).order_by(key.desc()).limit(rows)))
+        parts.append(part.where(key < before_id) if before_id else part)
+    every = union(*parts).subquery()
+    return select(every.c[0]).order_by(every.c[0].desc())
 
 
 def _handle_pattern(f: ContactFilter) -> str:
