@@ -203,11 +203,16 @@ def list_page(
         lone = len(sources) == 1 and only(filters.tag or filters.text)
         batch = limit if lone else FIRST_BATCH_PAGES * limit
         found: list[Row[Any]] = []
-        older_than = before_id
+        older_than, jit_off = before_id, False
         while True:
             reads = [next_ids(older_than, batch) for next_ids in sources]
             short = [ids for ids in reads if len(ids) < batch]
             ids = min(short, key=len) if short else min(reads, key=lambda ids: ids[-1])
+            if len(ids) > JIT_OFF_FROM and not jit_off:
+                # A check of thousands of ids is priced above JIT's threshold: compiling
+                # it took ~12 ms of each ~60-100 ms batch of 10,000.
+                session.execute(text("SET LOCAL jit = off"))
+                jit_off = True
             if ids:
                 stmt = _read_columns(Contact).where(
                     _any_of(Contact.id, ids),
@@ -221,10 +226,7 @@ def list_page(
             older_than, batch = ids[-1], min(batch * 4, BATCH_AT_MOST)
 
     def by_candidates() -> list[Row[Any]]:
-        # PostgreSQL, past the walk first: the race of the filters' sources. Without JIT:
-        # a batch's check of 10,000 ids is priced above its threshold, and compiling it
-        # took ~12 ms of each ~60-100 ms batch.
-        session.execute(text("SET LOCAL jit = off"))
+        # PostgreSQL, past the walk first: the race of the filters' sources.
         sources: list[Source] = [in_channel] if filters.channel else []
         if filters.tag:
             sources.append(tag_links)
@@ -241,9 +243,15 @@ def list_page(
             # reads a first row at once, the cost of sorting all of them.
             nonlocal read
             if not cursor:
-                stmt = _matches_newest_first(session, organization_id, filters, older_than)
                 if older_than == before_id:
-                    return list(session.scalars(stmt.limit(rows)))
+                    return list(
+                        session.scalars(
+                            _matches_newest_first(
+                                session, organization_id, filters, older_than, rows
+                            )
+                        )
+                    )
+                stmt = _matches_newest_first(session, organization_id, filters, older_than)
                 cursor.append(session.execute(stmt.execution_options(stream_results=True)))
             if older_than is not None:
                 read = [i for i in read if i < older_than]
@@ -593,6 +601,7 @@ FIRST_BATCH_PAGES = 16
 # A source of candidates: the ids of the next ``rows`` of them older than an id, newest first.
 Source = Callable[[str | None, int], list[str]]
 BATCH_AT_MOST = 10_000
+JIT_OFF_FROM = 1000  # ids in a batch (PostgreSQL)
 _CONTACT_MATCHES = "SELECT rowid FROM contact_search WHERE contact_search MATCH :contact_match"
 _SOCIAL_MATCHES = "SELECT rowid FROM social_search WHERE social_search MATCH :social_match"
 
@@ -921,20 +930,28 @@ def _match_parts(
 
 
 def _matches_newest_first(
-    session: Session, organization_id: str, f: ContactFilter, before_id: str | None
+    session: Session,
+    organization_id: str,
+    f: ContactFilter,
+    before_id: str | None,
+    rows: int | None = None,
 ) -> Select[Any]:
     """PostgreSQL: the ids of the contacts older than ``before_id`` that the trigram
-    indexes give for ``q``, newest first (every index's matches read whole and sorted
-    once: a cursor reads on through them)."""
+    indexes give for ``q``, newest first: with ``rows``, that many, each index's matches
+    read whole and the newest kept (a top-N sort each, before the union); without, all of
+    them sorted once, for a cursor to read on through."""
     assert f.text is not None
     options = _text_options(f, Contact.name, Contact.email_key, Contact.phone)
     handle = SocialAccount.handle_key.like(_handle_pattern(f), escape="\\")
     parts = []
     for part in _match_parts(session, organization_id, f, options, handle):
         key = part.selected_columns[0]
-        parts.append(part.where(key < before_id) if before_id else part)
+        if before_id:
+            part = part.where(key < before_id)
+        parts.append(part if rows is None else part.order_by(key.desc()).limit(rows))
     every = union(*parts).subquery()
-    return select(every.c[0]).order_by(every.c[0].desc())
+    stmt = select(every.c[0]).order_by(every.c[0].desc())
+    return stmt if rows is None else stmt.limit(rows)
 
 
 def _handle_pattern(f: ContactFilter) -> str:
