@@ -165,26 +165,15 @@ def list_page(
         given = (f.text, f.channel, f.exact_email, f.exact_phone, f.tag)
         return sum(1 for v in given if v) == 1 and bool(value)
 
-    def tag_links(older_than: str | None, rows: int) -> list[str]:
-        # The tag's links newest contact first: one range of the (tag_id, contact_id)
-        # index. As one statement with the contacts, PostgreSQL's planner (the tag's share
-        # hidden behind the tag-id subquery) walked the contacts by primary key (931 ms)
-        # or read and sorted all 167,000 links (134 ms).
-        stmt = select(ContactTag.contact_id).where(
-            ContactTag.tag_id == _tag_id(organization_id, filters)
-        )
-        if older_than:
-            stmt = stmt.where(ContactTag.contact_id < older_than)
-        return list(session.scalars(stmt.order_by(ContactTag.contact_id.desc()).limit(rows)))
+    def newest(key: QueryableAttribute[str], *where: ColumnElement[bool]) -> Source:
+        # Ids of ``key`` where ``where`` holds, newest first, by keyset: one index range.
+        def next_ids(older_than: str | None, rows: int) -> list[str]:
+            stmt = select(key).where(*where)
+            if older_than:
+                stmt = stmt.where(key < older_than)
+            return list(session.scalars(stmt.order_by(key.desc()).limit(rows)))
 
-    def in_channel(older_than: str | None, rows: int) -> list[str]:
-        # The channel's contacts newest first: one range of its index (migration 0013).
-        stmt = select(Contact.id).where(
-            Contact.organization_id == organization_id, Contact.channel == filters.channel
-        )
-        if older_than:
-            stmt = stmt.where(Contact.id < older_than)
-        return list(session.scalars(stmt.order_by(Contact.id.desc()).limit(rows)))
+        return next_ids
 
     def race(sources: list[Source], tag_apart: bool) -> list[Row[Any]]:
         # PostgreSQL: candidates from each source the filters give (the channel's index,
@@ -227,9 +216,25 @@ def list_page(
 
     def by_candidates() -> list[Row[Any]]:
         # PostgreSQL, past the walk first: the race of the filters' sources.
-        sources: list[Source] = [in_channel] if filters.channel else []
+        sources: list[Source] = []
+        if filters.channel:  # its index (migration 0013)
+            sources.append(
+                newest(
+                    Contact.id,
+                    Contact.organization_id == organization_id,
+                    Contact.channel == filters.channel,
+                )
+            )
         if filters.tag:
-            sources.append(tag_links)
+            # The tag's links, from the (tag_id, contact_id) index. As one statement with
+            # the contacts, PostgreSQL's planner (the tag's share hidden behind the tag-id
+            # subquery) walked the contacts by primary key (931 ms) or read and sorted all
+            # 167,000 links (134 ms).
+            sources.append(
+                newest(
+                    ContactTag.contact_id, ContactTag.tag_id == _tag_id(organization_id, filters)
+                )
+            )
         tag_alone = len(sources) == 1 and bool(filters.tag)
         if not text_indexed:
             return race(sources, tag_apart=tag_alone)
