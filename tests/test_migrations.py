@@ -418,4 +418,57 @@ def test_the_channel_index_is_postgresqls_only(empty_url: str) -> None:
     assert ("ix_contact_organization_id_channel_id" in indexes) == (
         engine.dialect.name == "postgresql"
     )
-    assert "ix_contact_organization_id_id" in indexes
+    assert "ix_contact_organization_id_id_channel" in indexes
+
+
+def test_the_listing_index_holds_the_channel_and_keeps_sqlites_figures(empty_url: str) -> None:
+    # Migration 0014: (organization_id, id) -> (organization_id, id, channel), so that
+    # SQLite's walk for a channel tests it in the index. SQLite's planner figures for the
+    # old index are carried over, so that its choices hold until the next ANALYZE.
+    upgrade(empty_url, "0013")
+    engine = make_engine(empty_url)
+    sqlite = engine.dialect.name == "sqlite"
+    try:
+        if sqlite:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(
+                    "INSERT INTO organization (id, slug, name, default_region, created_at)"
+                    " VALUES ('o1', 'o', 'O', 'ID', '2026-12-07 00:00:00')"
+                )
+                for i in range(20):
+                    conn.exec_driver_sql(
+                        "INSERT INTO contact (id, organization_id, name, phone, channel,"
+                        " address, custom_fields, source, created_at, updated_at)"
+                        f" VALUES ('c{i:02d}', 'o1', 'N', '+62812000000{i:02d}', 'sms', '',"
+                        " '{}', 'api', '2026-12-07 00:00:00', '2026-12-07 00:00:00')"
+                    )
+                conn.exec_driver_sql("ANALYZE contact")
+                old = _stat(conn, "ix_contact_organization_id_id")
+            assert old is not None
+        upgrade(empty_url)
+        with engine.connect() as conn:
+            listing = {
+                index["name"]: index["column_names"]
+                for index in inspect(conn).get_indexes("contact")
+                if (index["name"] or "").startswith("ix_contact_organization_id_id")
+            }
+            assert listing == {
+                "ix_contact_organization_id_id_channel": ["organization_id", "id", "channel"]
+            }
+            if sqlite:
+                assert _stat(conn, "ix_contact_organization_id_id_channel") == f"{old} 1"
+                assert _stat(conn, "ix_contact_organization_id_id") is None
+        downgrade(empty_url, "0013")
+        with engine.connect() as conn:
+            names = {index["name"] for index in inspect(conn).get_indexes("contact")}
+            assert "ix_contact_organization_id_id" in names
+            assert "ix_contact_organization_id_id_channel" not in names
+            if sqlite:
+                assert _stat(conn, "ix_contact_organization_id_id") == old
+    finally:
+        engine.dispose()
+
+
+def _stat(conn: Any, index: str) -> str | None:
+    row = conn.exec_driver_sql("SELECT stat FROM sqlite_stat1 WHERE idx = ?", (index,)).first()
+    return None if row is None else str(row[0])

@@ -26,7 +26,9 @@ class Contact(Base):
     __table_args__ = (
         UniqueConstraint("email_key", "organization_id"),
         UniqueConstraint("phone", "organization_id"),
-        Index("ix_contact_organization_id_id", "organization_id", "id"),
+        # The listing index, newest first; the channel in it lets SQLite's walk for a
+        # channel read only the rows that hold it (migration 0014).
+        Index("ix_contact_organization_id_id_channel", "organization_id", "id", "channel"),
     )
 
     id: Mapped[str] = mapped_column(byte_key(26), primary_key=True, default=new_id)
