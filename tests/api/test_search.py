@@ -655,14 +655,19 @@ def test_a_channel_is_walked_on_the_listing_index_that_holds_it(
         for statement, parameters in statements
         if "contact.channel = " in statement and "ORDER BY contact.id DESC" in statement
     ]
-    assert walks
     with engine.connect() as conn:
-        for statement, parameters in walks:
-            plan = " ".join(
+        plans = [
+            " ".join(
                 str(row[-1])
                 for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
             )
-            assert "INDEX ix_contact_organization_id_id_channel" in plan, (statement, plan)
+            for statement, parameters in walks
+        ]
+    # Each walk reads the listing index; a text's few candidates (the FTS5 index caught
+    # up) are read by rowid instead.
+    walked = [plan for plan in plans if "INDEX ix_contact_organization_id_id_channel" in plan]
+    assert walked, plans
+    assert all(plan in walked or "(rowid=?)" in plan for plan in plans), plans
 
 
 def test_filters_whose_sources_disagree_page_from_the_one_reaching_furthest_back(
