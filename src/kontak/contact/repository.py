@@ -12,6 +12,7 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     Integer,
+    LargeBinary,
     Select,
     String,
     Table,
@@ -45,6 +46,7 @@ from sqlalchemy.sql import Executable
 
 from kontak.db import search_index
 from kontak.db.models import Contact, ContactTag, SocialAccount, Tag
+from kontak.db.session import UNICODE_LOWER
 from kontak.errors import ConflictItem
 
 Column = ColumnElement[Any] | QueryableAttribute[Any]
@@ -749,11 +751,12 @@ def _conditions(
     if candidates is not None:
         conditions.append(candidates)  # the LIKE conditions decide
     if f.text:
-        options = _text_options(f, c.name, c.email_key, c.phone)
+        postgres = session.get_bind().dialect.name == "postgresql"
+        options = _text_options(f, c.name, c.email_key, c.phone, postgres=postgres)
         handle_pattern = _handle_pattern(f)
         handle = SocialAccount.handle_key.like(handle_pattern, escape="\\")
         matches = None
-        if indexed and session.get_bind().dialect.name == "postgresql":
+        if indexed and postgres:
             matches = _few_matches(session, organization_id, f, options, handle)
         if matches is not None:
             conditions.append(matches)
@@ -837,14 +840,32 @@ def _text_options(
     name: Column,
     email_key: Column,
     phone: Column,
+    *,
+    postgres: bool,
 ) -> list[ColumnElement[bool]]:
     """The ways a contact's own fields match ``q`` (any of them), on the given columns."""
     assert f.text is not None
     pattern = "%" + _escape_like(f.text.lower()) + "%"
-    options: list[ColumnElement[bool]] = [
-        name.ilike(pattern, escape="\\"),
-        email_key.like(pattern, escape="\\"),
-    ]
+    # The name in any case: ILIKE on PostgreSQL. SQLite's LIKE ignores the case of ASCII
+    # letters, which is enough for a text of ASCII alone; SQLAlchemy's ilike there,
+    # lower(name) LIKE lower(?), made the same test at twice the cost of a walk (1M
+    # contacts, a text none holds: 1.08 -> 0.58 s for the statement), and SQLite's
+    # lower() folds no other letter. A text with other letters is compared with the name
+    # lowered by Python (UNICODE_LOWER), so that "ñandú" finds "Ñandú"; only names with
+    # such letters can hold it (their bytes outnumber their characters), so only they are
+    # passed to Python (1M ASCII names walked: 0.89 s with SQLite's lower(), 1.35 s with
+    # Python's for every name).
+    by_name: ColumnElement[bool]
+    if postgres:
+        by_name = name.ilike(pattern, escape="\\")
+    elif pattern.isascii():
+        by_name = name.like(pattern, escape="\\")
+    else:
+        by_name = and_(
+            func.length(cast_(name, LargeBinary)) != func.length(name),
+            getattr(func, UNICODE_LOWER)(name).like(pattern, escape="\\"),
+        )
+    options: list[ColumnElement[bool]] = [by_name, email_key.like(pattern, escape="\\")]
     if f.phone_prefix:
         options.append(phone.like(_escape_like(f.phone_prefix) + "%", escape="\\"))
     if f.phone_digits:
@@ -910,7 +931,7 @@ def _match_parts(
         parts.append(
             select(t.contact_id).where(
                 t.organization_id == organization_id,
-                or_(*_text_options(f, t.name, t.email_key, t.phone)),
+                or_(*_text_options(f, t.name, t.email_key, t.phone, postgres=True)),
             )
         )
         pending = search_index.trigram_ranges(session.connection())
@@ -946,7 +967,7 @@ def _matches_newest_first(
     read whole and the newest kept (a top-N sort each, before the union); without, all of
     them sorted once, for a cursor to read on through."""
     assert f.text is not None
-    options = _text_options(f, Contact.name, Contact.email_key, Contact.phone)
+    options = _text_options(f, Contact.name, Contact.email_key, Contact.phone, postgres=True)
     handle = SocialAccount.handle_key.like(_handle_pattern(f), escape="\\")
     parts = []
     for part in _match_parts(session, organization_id, f, options, handle):

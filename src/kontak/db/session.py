@@ -65,6 +65,15 @@ _RETURNED_AT = "kontak_returned_at"
 POOL_SIZE = 40
 # Set on every PostgreSQL connection (see _postgresql_engine).
 CUSTOM_PLANS = "-c plan_cache_mode=force_custom_plan"
+# SQLite: Python's str.lower() as an SQL function on every connection. SQLite's own lower()
+# and LIKE fold the case of ASCII letters only: "Ñandú" was not found by "ñandú", nor by
+# "Ñandú" itself (the search lowers the text first). The search applies it to the name
+# only when the text holds other letters (a Python call a row).
+UNICODE_LOWER = "kontak_lower"
+
+
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
 
 
 def make_engine(
@@ -215,6 +224,7 @@ def _sqlite_engine(
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
         cursor.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")  # negative: KiB
         cursor.close()
+        dbapi_connection.create_function(UNICODE_LOWER, 1, _unicode_lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
