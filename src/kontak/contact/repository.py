@@ -809,7 +809,7 @@ def _conditions(
 
 def _any_of(column: Column, values: list[str]) -> ColumnElement[bool]:
     """PostgreSQL: ``column`` is one of ``values``, given as one array parameter."""
-    return column == any_(bindparam("any_of", values, type_=ARRAY(String)))
+    return column == any_(bindparam("any_of", values, type_=ARRAY(String), unique=True))
 
 
 def _unindexed(column: Column, postgres: bool) -> ColumnElement[str]:
@@ -903,16 +903,18 @@ def _few_matches(
     handle: ColumnElement[bool],
 ) -> ColumnElement[bool] | None:
     """PostgreSQL: when at most FEW_MATCHES contacts match, the list of their ids (found
-    through the trigram indexes of migrations 0005 and 0008, looked up and sorted); None
+    through the trigram indexes of migrations 0005 and 0008, as one array); None
     when they are many: walking the organization's contacts newest-first then fills a
     page at once (1M contacts, a common name: ~260 -> a few ms)."""
     parts = _match_parts(session, organization_id, f, options, handle)
-    # Counted with UNION ALL, which can stop at the limit (UNION must see every match).
+    # Read with UNION ALL, which can stop at the limit (UNION must see every match). The
+    # ids read are the list: before, they were only counted, and the page read them again
+    # (a text no index answers, two letters none holds at 1M: two scans of ~0.43 s each).
     some = union_all(*parts).limit(FEW_MATCHES + 1).subquery()
-    count = session.execute(select(func.count()).select_from(some)).scalar_one()
-    if count > FEW_MATCHES:
+    ids = list(session.scalars(select(some.c[0])))
+    if len(ids) > FEW_MATCHES:
         return None
-    return Contact.id.in_(union(*parts))
+    return _any_of(Contact.id, sorted(set(ids)))
 
 
 def _match_parts(
