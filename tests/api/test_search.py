@@ -456,9 +456,9 @@ def test_a_search_walks_on_where_the_newest_match_densely_and_gathers_where_they
     monkeypatch.setattr(repository, "WALK_FIRST", 10)
     monkeypatch.setattr(repository, "WALK_ON_FROM", 3)
     monkeypatch.setattr(repository, "FEW_MATCHES", 1)  # SQLite: many, whatever the count
-    # PostgreSQL counts the candidates; SQLite walks the lists of them.
+    # PostgreSQL reads the candidates from the trigram table; SQLite walks the lists of them.
     gathering = (
-        "FROM contact_trigram" if engine.dialect.name == "postgresql" else "+contact.rowid IN"
+        "FROM contact_trigram " if engine.dialect.name == "postgresql" else "+contact.rowid IN"
     )
     # Oldest first: "Kartika" every 3rd contact all along; "Melati" among the oldest ten
     # and the newest ten only, further back than the walk on's window reaches.
