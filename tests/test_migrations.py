@@ -469,6 +469,102 @@ def test_the_listing_index_holds_the_channel_and_keeps_sqlites_figures(empty_url
         engine.dispose()
 
 
+def test_sqlites_tag_links_table_is_its_keys_b_tree_with_links_figures_and_cascades_kept(
+    tmp_path: Path,
+) -> None:
+    # Migration 0015: contact_tag WITHOUT ROWID on SQLite (one B-tree less to write a link
+    # into). The links, the tag index, the planner's figures and the cascades are kept,
+    # both ways.
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    upgrade(url, "0014")
+    engine = make_engine(url)
+
+    def state(conn: Any) -> dict[str, Any]:
+        return {
+            "links": conn.exec_driver_sql(
+                "SELECT contact_id, tag_id, organization_id FROM contact_tag ORDER BY 1, 2"
+            ).fetchall(),
+            "indexes": sorted(
+                (index["name"], tuple(index["column_names"]))
+                for index in inspect(conn).get_indexes("contact_tag")
+            ),
+            "figures": sorted(
+                conn.exec_driver_sql(
+                    "SELECT idx, stat FROM sqlite_stat1 WHERE tbl = 'contact_tag'"
+                ).fetchall()
+            ),
+            "without_rowid": conn.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE name = 'contact_tag'"
+            )
+            .scalar_one()
+            .endswith("WITHOUT ROWID"),
+        }
+
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO organization (id, slug, name, default_region, created_at)"
+                " VALUES ('o1', 'o', 'O', 'ID', '2026-12-07 00:00:00')"
+            )
+            for t in ("t1", "t2"):
+                conn.exec_driver_sql(
+                    "INSERT INTO tag (id, organization_id, name, created_at)"
+                    f" VALUES ('{t}', 'o1', '{t}', '2026-12-07 00:00:00')"
+                )
+            for i in range(12):
+                conn.exec_driver_sql(
+                    "INSERT INTO contact (id, organization_id, name, phone, channel,"
+                    " address, custom_fields, source, created_at, updated_at)"
+                    f" VALUES ('c{i:02d}', 'o1', 'N', '+62812000000{i:02d}', 'sms', '',"
+                    " '{}', 'api', '2026-12-07 00:00:00', '2026-12-07 00:00:00')"
+                )
+                for t in ("t1", "t2")[: 1 + i % 2]:
+                    conn.exec_driver_sql(
+                        "INSERT INTO contact_tag (contact_id, tag_id, organization_id)"
+                        f" VALUES ('c{i:02d}', '{t}', 'o1')"
+                    )
+            conn.exec_driver_sql("ANALYZE contact_tag")
+            before = state(conn)
+        assert not before["without_rowid"]
+        assert len(before["links"]) == 18
+        figures = dict(before["figures"])
+        assert set(figures) == {
+            "sqlite_autoindex_contact_tag_1",
+            "ix_contact_tag_tag_id_contact_id",
+        }
+
+        upgrade(url)
+        with engine.connect() as conn:
+            after = state(conn)
+            assert after["without_rowid"]
+            assert after["links"] == before["links"]
+            assert after["indexes"] == before["indexes"]
+            # A WITHOUT ROWID table's key has its figures under the table's name.
+            assert dict(after["figures"]) == {
+                "contact_tag": figures["sqlite_autoindex_contact_tag_1"],
+                "ix_contact_tag_tag_id_contact_id": figures["ix_contact_tag_tag_id_contact_id"],
+            }
+            plan = conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT tag_id FROM contact_tag WHERE contact_id = 'c01'"
+            ).fetchall()
+            assert [row[-1] for row in plan] == [
+                "SEARCH contact_tag USING PRIMARY KEY (contact_id=?)"
+            ]
+        with engine.begin() as conn:  # the contact's deletion still takes its links
+            conn.exec_driver_sql("DELETE FROM contact WHERE id = 'c01'")
+            assert state(conn)["links"] == [r for r in before["links"] if r[0] != "c01"]
+
+        downgrade(url, "0014")
+        with engine.connect() as conn:
+            back = state(conn)
+            assert not back["without_rowid"]
+            assert back["indexes"] == before["indexes"]
+            assert back["figures"] == before["figures"]
+            assert back["links"] == [r for r in before["links"] if r[0] != "c01"]
+    finally:
+        engine.dispose()
+
+
 def _stat(conn: Any, index: str) -> str | None:
     row = conn.exec_driver_sql("SELECT stat FROM sqlite_stat1 WHERE idx = ?", (index,)).first()
     return None if row is None else str(row[0])

@@ -362,13 +362,14 @@ _COUNT_UPDATING = """
 SELECT count(*) FROM import_update u
   JOIN contact ON contact.id = u.contact_id AND contact.organization_id = :org
 """
-# SQLite: the contacts that the inserts of accounts and links gave one (their rows are
-# those past the table's last rowid before: SQLite numbers a new row one past the
-# greatest). On PostgreSQL the inserts return them.
+# SQLite: the contacts that the inserts of accounts and links gave one: the accounts past
+# the table's last rowid before (SQLite numbers a new row one past the greatest), and the
+# links gathered first (their table has no rowid, migration 0015). On PostgreSQL the
+# inserts return them.
 _ADDED_SQLITE = """
 INSERT OR IGNORE INTO import_added
 SELECT contact_id FROM social_account WHERE rowid > :accounts
-UNION ALL SELECT contact_id FROM contact_tag WHERE rowid > :links
+UNION ALL SELECT contact_id FROM temp.import_links
 """
 # Custom fields: the file's values over the stored ones, the stored keys in their order
 # and new keys after them (as Python's {**stored, **new}). The staged values are never
@@ -422,14 +423,19 @@ def update_matched(
 def _update_sqlite(session: Session, params: dict[str, Any], now: datetime) -> tuple[int, int]:
     raw = _raw(session)
     started = time.monotonic()
-    raw.execute("DROP TABLE IF EXISTS temp.import_update")
-    raw.execute("DROP TABLE IF EXISTS temp.import_added")
+    temps = ("import_update", "import_added", "import_links")
+    for temp in temps:
+        raw.execute(f"DROP TABLE IF EXISTS temp.{temp}")
     raw.execute(
         "CREATE TEMP TABLE import_update (row INTEGER PRIMARY KEY, "
         + ", ".join(f"{c} TEXT" for c in _UPDATE_COLUMNS)
         + ")"
     )
     raw.execute("CREATE TEMP TABLE import_added (contact_id TEXT PRIMARY KEY) WITHOUT ROWID")
+    raw.execute(
+        "CREATE TEMP TABLE import_links (contact_id TEXT, tag_id TEXT,"
+        " PRIMARY KEY (contact_id, tag_id)) WITHOUT ROWID"
+    )
     # Their contacts are all stored: the rows matched them in this write transaction.
     updated = raw.execute(
         f"INSERT INTO temp.import_update SELECT m.row, {', '.join(_UPDATE_VALUES)} "
@@ -440,9 +446,8 @@ def _update_sqlite(session: Session, params: dict[str, Any], now: datetime) -> t
     started = _logged("rows to update", started)
     try:
         # The accounts and links first: what they add says which contacts change.
-        last = "SELECT coalesce(max(rowid), 0) FROM "
-        params["accounts"] = raw.execute(last + "social_account").fetchone()[0]
-        params["links"] = raw.execute(last + "contact_tag").fetchone()[0]
+        last = "SELECT coalesce(max(rowid), 0) FROM social_account"
+        params["accounts"] = raw.execute(last).fetchone()[0]
         raw.execute(
             """
             INSERT OR IGNORE INTO social_account
@@ -454,13 +459,21 @@ def _update_sqlite(session: Session, params: dict[str, Any], now: datetime) -> t
             params,
         )
         started = _logged("social accounts added", started)
+        # The links not stored yet, each once, in key order; then written.
         raw.execute(
             """
-            INSERT OR IGNORE INTO contact_tag (contact_id, tag_id, organization_id)
-            SELECT u.contact_id, t.id, :org
+            INSERT OR IGNORE INTO temp.import_links (contact_id, tag_id)
+            SELECT u.contact_id, t.id
               FROM temp.import_update u JOIN stage.tag_link l ON l.row = u.row
               JOIN tag t ON t.organization_id = :org AND t.name = l.name
+             WHERE NOT EXISTS (SELECT 1 FROM contact_tag ct
+                                WHERE ct.contact_id = u.contact_id AND ct.tag_id = t.id)
             """,
+            params,
+        )
+        raw.execute(
+            "INSERT INTO contact_tag (contact_id, tag_id, organization_id)"
+            " SELECT contact_id, tag_id, :org FROM temp.import_links",
             params,
         )
         started = _logged("tag links added", started)
@@ -471,8 +484,8 @@ def _update_sqlite(session: Session, params: dict[str, Any], now: datetime) -> t
         raw.execute(_UPDATE_SEARCHED, params)
         _logged("updates of searched columns", started)
     finally:
-        raw.execute("DROP TABLE IF EXISTS temp.import_update")
-        raw.execute("DROP TABLE IF EXISTS temp.import_added")
+        for temp in temps:
+            raw.execute(f"DROP TABLE IF EXISTS temp.{temp}")
     return int(updated), int(changed)
 
 
