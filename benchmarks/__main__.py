@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from benchmarks import create, export, import_file, search
-from benchmarks.harness import Figure, print_table, seed
+from benchmarks.harness import Figure, print_table, seed, speed_probe
 
 
 def main() -> None:
@@ -25,7 +25,7 @@ def main() -> None:
     postgres = os.environ.get("BENCH_POSTGRES") or None
     print(
         f"# {time.strftime('%Y-%m-%d')} · {platform.node()} · {os.cpu_count()} cores · "
-        f"Python {platform.python_version()} · N={rows:,} · runs={runs}",
+        f"Python {platform.python_version()} · N={rows:,} · runs={runs} · {speed_probe()}",
         flush=True,
     )
     table: list[Figure] = []
@@ -58,6 +58,7 @@ def main() -> None:
             finally:
                 kontak.drop()
     print_table(table)
+    print(f"\n# at the end: {speed_probe()}", flush=True)
 
 
 if __name__ == "__main__":

@@ -269,6 +269,31 @@ def plain_postgres_url(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+# The machine's speed of the day: a pure-Python loop of 10M additions, median of 3. This
+# shared VM's speed moves up to 2x from one day to the next (0.52 s on fast days, over
+# 1 s on slow ones), so each recorded figure needs it beside it (docs/benchmarks.md).
+# Run at a module's top level, as `python -c` ran it for the figures recorded since
+# session 14: its variables are globals (in a function, locals, the loop takes ~40% less).
+SPEED_LOOP = """
+started = perf_counter()
+total = 0
+for i in range(10_000_000):
+    total += i
+took = perf_counter() - started
+"""
+FAST_DAY_S = 0.52
+
+
+def speed_probe() -> str:
+    """How long the 10M-addition loop takes now, with the fast days' figure."""
+    took = []
+    for _ in range(3):
+        scope: dict[str, object] = {"perf_counter": time.perf_counter}
+        exec(SPEED_LOOP, scope)  # our own constant, its variables globals
+        took.append(float(scope["took"]))  # type: ignore[arg-type]
+    return f"10M-addition loop {median(took):.2f} s (fast days: {FAST_DAY_S:.2f} s)"
+
+
 def print_table(figures: list[Figure]) -> None:
     print()
     print("| figure | N | runs | median | detail | target |")
