@@ -57,6 +57,8 @@ format: install
 bench: install native
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  apt-get install -y -qq wrk >/dev/null; } || echo "No wrk: the creation figure will be skipped"
+	@command -v valgrind >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get install -y -qq valgrind >/dev/null; } || echo "No valgrind: the instructions figure will be skipped"
 	$(BIN)/python -m benchmarks
 
 clean:

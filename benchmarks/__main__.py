@@ -3,7 +3,9 @@
 BENCH_ROWS (default 100,000) sets N; BENCH_RUNS (default 3) the runs per import figure;
 BENCH_POSTGRES (an admin URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test) adds
 the PostgreSQL imports, searches, exports and creates, each on a database made and dropped
-for it. Each figure also has its own script (python -m benchmarks.<name> --help);
+for it. BENCH_INSTRUCTIONS=0 leaves out the last figure, the CPU instructions a row of an
+import counted by callgrind (about four minutes, whatever N; comparable across days, unlike
+the clock). Each figure also has its own script (python -m benchmarks.<name> --help);
 docs/benchmarks.md records results.
 """
 
@@ -15,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import create, export, import_file, search
+from benchmarks import create, export, import_file, instructions, search
 from benchmarks.harness import Figure, print_table, seed, speed_probe
 
 
@@ -57,6 +59,13 @@ def main() -> None:
                         print_table(figures)
             finally:
                 kontak.drop()
+    if os.environ.get("BENCH_INSTRUCTIONS", "1") != "0":
+        if instructions.available():
+            figures = instructions.figures()
+            table += figures
+            print_table(figures)
+        else:
+            print("\n# no valgrind: the instructions figure is left out", flush=True)
     print_table(table)
     print(f"\n# at the end: {speed_probe()}", flush=True)
 
