@@ -568,3 +568,140 @@ def test_sqlites_tag_links_table_is_its_keys_b_tree_with_links_figures_and_casca
 def _stat(conn: Any, index: str) -> str | None:
     row = conn.exec_driver_sql("SELECT stat FROM sqlite_stat1 WHERE idx = ?", (index,)).first()
     return None if row is None else str(row[0])
+
+
+def test_sqlites_search_indexes_drop_their_column_sizes_keeping_answers_and_settings(
+    tmp_path: Path,
+) -> None:
+    # Migration 0016: the FTS5 indexes are made again with columnsize=0 (no <index>_docsize
+    # shadow table: one B-tree insert less per indexed row) and rebuilt. Their answers,
+    # their settings (automerge off) and their health are kept both ways; rows that were
+    # pending are indexed by the rebuild, so their ranges go (none is indexed twice).
+    path = tmp_path / "kontak.db"
+    url = f"sqlite:///{path}"
+    upgrade(url, "0015")
+    raw = sqlite3.connect(path, isolation_level=None)
+    raw.execute(
+        "INSERT INTO organization (id, slug, name, default_region, created_at)"
+        " VALUES ('o1', 'o1', 'O', 'ID', '2026-01-01')"
+    )
+
+    def add(first: int, count: int) -> None:
+        for n in range(first, first + count):
+            raw.execute(
+                "INSERT INTO contact (id, organization_id, name, email_key, phone, custom_fields,"
+                " source, created_at, updated_at)"
+                " VALUES (?, 'o1', ?, ?, ?, '{}', 'test', '2026-01-01', '2026-01-01')",
+                (
+                    f"c{n:03d}",
+                    f"{'Budi' if n % 3 else 'Siti'} {n}",
+                    f"u{n}@contoh.id",
+                    f"+6281{n:08d}",
+                ),
+            )
+            raw.execute(
+                "INSERT INTO social_account (id, organization_id, contact_id, platform, handle,"
+                " handle_key) VALUES (?, 'o1', ?, 'instagram', ?, ?)",
+                (f"s{n:03d}", f"c{n:03d}", f"budi_{n}", f"budi_{n}"),
+            )
+
+    def shadow_tables() -> set[str]:
+        return {
+            name
+            for (name,) in raw.execute(
+                "SELECT name FROM sqlite_master WHERE name LIKE '%search_docsize'"
+            )
+        }
+
+    def settings(index: str) -> list[tuple[str, Any]]:
+        return raw.execute(f"SELECT k, v FROM {index}_config ORDER BY k").fetchall()
+
+    def found() -> dict[str, list[str]]:
+        """What each index answers for 'bud'; FTS5's integrity-check of both against
+        their tables when nothing is pending (it raises when an index is wrong)."""
+        if not raw.execute("SELECT 1 FROM search_pending").fetchone():
+            for fts in ("contact_search", "social_search"):
+                raw.execute(f"INSERT INTO {fts} ({fts}, rank) VALUES ('integrity-check', 1)")
+        return {
+            "contact": [
+                c
+                for (c,) in raw.execute(
+                    "SELECT c.id FROM contact_search s JOIN contact c ON c.rowid = s.rowid"
+                    " WHERE contact_search MATCH 'bud' ORDER BY c.id"
+                )
+            ],
+            "social": [
+                a
+                for (a,) in raw.execute(
+                    "SELECT a.id FROM social_search s JOIN social_account a"
+                    " ON a.rowid = s.rowid WHERE social_search MATCH 'bud' ORDER BY a.id"
+                )
+            ],
+        }
+
+    def triggers() -> list[tuple[str, str]]:
+        return raw.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
+        ).fetchall()
+
+    add(0, 30)
+    raw.close()
+    engine = make_engine(url)
+    try:
+        search_index.catch_up(engine)  # indexed
+    finally:
+        engine.dispose()
+    raw = sqlite3.connect(path, isolation_level=None)
+    add(30, 10)  # left pending (the insert triggers add them to a range)
+    assert raw.execute("SELECT count(*) FROM search_pending").fetchone()[0] == 2
+    before, triggers_before = found(), triggers()
+    assert shadow_tables() == {"contact_search_docsize", "social_search_docsize"}
+    assert settings("contact_search") == [("automerge", 0), ("version", 4)]
+    raw.close()
+
+    upgrade(url)
+    raw = sqlite3.connect(path, isolation_level=None)
+    try:
+        assert shadow_tables() == set()
+        assert (
+            "columnsize=0"
+            in raw.execute(
+                "SELECT sql FROM sqlite_master WHERE name = 'contact_search'"
+            ).fetchone()[0]
+        )
+        assert (
+            settings("contact_search")
+            == settings("social_search")
+            == [
+                ("automerge", 0),
+                ("version", 4),
+            ]
+        )
+        assert raw.execute("SELECT count(*) FROM search_pending").fetchone()[0] == 0
+        after = found()
+        # The pending rows are found now: the rebuild indexed them.
+        assert {"c031", "c032"} <= set(after["contact"]) - set(before["contact"])
+        assert after["contact"] == [
+            c for (c,) in raw.execute("SELECT id FROM contact WHERE name LIKE '%bud%' ORDER BY id")
+        ]
+        assert len(after["social"]) == 40
+        assert len(before["social"]) == 30
+        assert triggers() == triggers_before
+    finally:
+        raw.close()
+
+    engine = make_engine(url)
+    try:
+        assert search_index.catch_up(engine) == 0  # nothing left to index twice
+    finally:
+        engine.dispose()
+
+    downgrade(url, "0015")
+    raw = sqlite3.connect(path, isolation_level=None)
+    try:
+        assert shadow_tables() == {"contact_search_docsize", "social_search_docsize"}
+        assert settings("contact_search") == [("automerge", 0), ("version", 4)]
+        assert found() == after
+        assert triggers() == triggers_before
+    finally:
+        raw.close()
