@@ -39,6 +39,7 @@ from kontak.import_job.stage import PARALLEL_FROM_ROWS
 # itself, without workers, which would make the difference mean nothing.
 DEFAULT_ROWS = (25_000, 75_000)
 STAGE_MODULE = "kontak.import_job.stage"
+AFTER_FORK = "PyOS_AfterFork_Child"  # what CPython runs in a child of os.fork(), first
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,9 @@ def count(kontak: Kontak, source: Path, out: Path) -> Count:
     done = subprocess.run(
         [
             *("valgrind", "--tool=callgrind", "--trace-children=yes"),
+            # A forked process starts with its parent's counts: zeroed as it starts, so
+            # that the workers do not count what the parsing child did before forking.
+            f"--zero-before={AFTER_FORK}",
             f"--callgrind-out-file={out}/callgrind.%p",
             *(sys.executable, "-m", "kontak.cli", "import", str(source), "--org", ORG),
         ],
@@ -78,21 +82,24 @@ def count(kontak: Kontak, source: Path, out: Path) -> Count:
 
 
 def _read(out: Path) -> Count:
-    """Sum each process's ``totals:`` line. The parsing child is the stage module's first
-    process (it was started by exec); its workers are forked from it, so they carry the same
-    command line and later process ids."""
+    """Sum each process's ``summary:`` line: its instructions since it started, or since
+    it was zeroed after a fork (the ``totals:`` line then still holds some of what its
+    callers had counted before). The parsing child is the stage module's first process (it
+    was started by exec); its workers are forked from it, so they carry the same command
+    line and later process ids. A profile without ``totals:`` was never finished."""
     cli, stage = 0, []
     for path in out.glob("callgrind.*"):
         text = path.read_text(errors="replace")
         command = re.search(r"^cmd:\s*(.*)$", text, re.M)
-        totals = re.search(r"^totals:\s*(\d+)", text, re.M)
+        summary = re.search(r"^summary:\s*(\d+)", text, re.M)
+        finished = re.search(r"^totals:", text, re.M)
         pid = re.search(r"^pid:\s*(\d+)", text, re.M)
-        if not (command and totals and pid):
+        if not (command and summary and finished and pid):
             raise RuntimeError(f"{path} is not a finished callgrind profile")
         if STAGE_MODULE in command.group(1):
-            stage.append((int(pid.group(1)), int(totals.group(1))))
+            stage.append((int(pid.group(1)), int(summary.group(1))))
         else:
-            cli += int(totals.group(1))
+            cli += int(summary.group(1))
     if not stage:
         raise RuntimeError("no parsing child was profiled: did the import start one?")
     stage.sort()
