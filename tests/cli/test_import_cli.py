@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -218,3 +220,35 @@ def test_the_server_deletes_contacts_after_an_import_from_the_cli(
     deleted = api.delete(f"/api/v1/contacts/{budi.json()['id']}")
     assert deleted.status_code == 204, deleted.text
     assert api.get(f"/api/v1/contacts/{budi.json()['id']}").status_code == 404
+
+
+def test_what_a_sqlite_import_wrote_is_in_the_database_file_when_the_command_ends(
+    settings: Settings, admin: Member, tmp_path: Path, engine: Engine
+) -> None:
+    # The command copies the WAL into the database file in a thread of its own while it
+    # indexes the new rows (as the server does), and once more as it ends. Before, only a
+    # commit past 1,000 WAL pages or the last connection's close did: with another
+    # connection open (a server), a small import stayed in the WAL alone.
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's write-ahead log")
+    database = Path(engine.url.database or "")
+    other = sqlite3.connect(database)  # open, in no transaction: it blocks no checkpoint
+    try:
+        other.execute("PRAGMA journal_mode").fetchone()
+        good = tmp_path / "good.csv"
+        good.write_bytes(
+            csv_bytes([["nama", "no hp"], ["Budi", "0812-3456-7890"], ["Ani", "0813-1111-2222"]])
+        )
+        done = run(settings, "import", str(good), "--org", admin.org)
+        assert done.returncode == 0, done.stderr
+        assert Path(f"{database}-wal").exists()  # still in use: not removed at the end
+        copy = tmp_path / "file-alone.db"  # the database file without its WAL
+        shutil.copyfile(database, copy)
+        alone = sqlite3.connect(copy)
+        try:
+            names = alone.execute("SELECT name FROM contact ORDER BY name").fetchall()
+        finally:
+            alone.close()
+        assert names == [("Ani",), ("Budi",)]
+    finally:
+        other.close()
