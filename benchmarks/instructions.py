@@ -5,7 +5,8 @@
 This shared machine's clock moves by up to 2x from one day to the next, so seconds measured
 on different days cannot be compared. Instructions can: callgrind counts what each process
 executes, the same for the same code and input whatever else the machine does (to within
-~0.2% here: hash seeds are fixed, ids and timestamps still vary). The figure is the
+~1% here: hash seeds are fixed, but the CLI process's threads wait for segments in loops
+whose turns depend on timing, and ids and timestamps vary). The figure is the
 *marginal* cost of a row: the whole command's instructions at two sizes, their difference
 divided by the difference in rows, so that the interpreter's start, the imports and the
 per-file steps cancel out. It is split by process:
@@ -13,10 +14,10 @@ per-file steps cancel out. It is split by process:
 - the CLI process: the job's database work (the streamed write into SQLite, the
   duplicate checks, the commit), then the upkeep the command runs after the outcome is
   shown (planner statistics, the new rows' search index);
-- the parsing child: it reads the file's chunks and hands them out;
+- the parsing child: it opens the file, forks the workers and relays what they staged;
 - its forked workers: reading, checking and staging each row (summed).
 
-callgrind runs programs ~50x slower: the default sizes take about five minutes in all.
+callgrind runs programs ~50x slower: the default sizes take about four minutes in all.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def figures(
             source = write_csv(work / f"{rows}.csv", rows, duplicates=share, invalid=share)
             kontak = Kontak(work / f"data{rows}")
             counts[rows] = count(kontak, source, work / f"callgrind{rows}")
-            if keep is not None:  # for callgrind_annotate: where each process's went
+            if keep is not None:  # for callgrind_annotate: where each process spent them
                 shutil.copytree(work / f"callgrind{rows}", keep / f"{rows}", dirs_exist_ok=True)
     rows = large - small
 
