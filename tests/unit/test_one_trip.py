@@ -1,16 +1,16 @@
-"""``deps.one_trip``: a sync route in one trip to a worker thread, read by FastAPI as the
-route itself (parameters, answer model)."""
+"""``deps.one_trip``: a sync route in one trip to a worker thread (in its request's lane),
+read by FastAPI as the route itself (parameters, answer model)."""
 
 from __future__ import annotations
 
 import threading
 from typing import Annotated
 
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, Query, Request
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from kontak.web.deps import one_trip
+from kontak.web.deps import Lanes, one_trip
 
 
 class Answer(BaseModel):
@@ -20,11 +20,15 @@ class Answer(BaseModel):
 
 def test_a_one_trip_route_keeps_its_parameters_and_answer_model_and_leaves_the_loop() -> None:
     app = FastAPI()
+    app.state.lanes = Lanes(1, wait_s=5)
     threads: list[int] = []
 
     @app.get("/echo/{word}", response_model=Answer)
     @one_trip
-    def echo(word: str, times: Annotated[int, Query(ge=1)] = 1) -> dict[str, object]:
+    def echo(
+        request: Request, word: str, times: Annotated[int, Query(ge=1)] = 1
+    ) -> dict[str, object]:
+        assert request.url.path == f"/echo/{word}"
         threads.append(threading.get_ident())
         # The answer model drops what it does not declare.
         return {"word": word * times, "times": times, "secret": "dropped"}

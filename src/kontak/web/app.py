@@ -17,6 +17,7 @@ from kontak.import_job.worker import Worker
 from kontak.web import errors
 from kontak.web import session as web_session
 from kontak.web.api import contacts, custom_fields, health, imports, tags
+from kontak.web.deps import Lanes
 from kontak.web.pages import auth
 from kontak.web.pages import contacts as contact_pages
 from kontak.web.pages import imports as import_pages
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = sessions
     app.state.worker = worker
+    app.state.lanes = Lanes(settings.api_threads, wait_s=settings.sqlite_busy_timeout_s)
     errors.install(app)
 
     api = APIRouter(prefix=API_PREFIX)

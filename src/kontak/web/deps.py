@@ -5,20 +5,29 @@ The JSON API's routes take their transaction from :func:`transaction` under
 sync route and the validation of a sync route's answer to a worker thread of their own,
 five trips a create (~1 ms of its CPU; docs/benchmarks.md, session 8). Under ``one_trip``
 a request takes two: the sign-in (a dependency, so that a request without a valid token
-is refused before its body is read) and the route with its transaction and commit."""
+is refused before its body is read) and the route with its transaction and commit.
+
+Both trips take a turn in the process's :class:`Lanes`: a few threads for reads and as
+many for writes, the requests beyond them waiting in order of arrival. Forty threads at
+once (anyio's default) handed the interpreter's lock around unfairly: at 32 concurrent
+creates the slowest 1% took ~2x as long as with two threads (docs/benchmarks.md,
+session 32)."""
 
 from __future__ import annotations
 
 import functools
 import inspect
+import math
 import secrets
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, ParamSpec, TypeVar
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, Request
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from kontak.account import service as account_service
 from kontak.account.roles import Permission, require
@@ -45,14 +54,64 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
+class Lanes:
+    """The JSON API's turns at a worker thread in one server process: ``threads`` for
+    reads (GET, HEAD, OPTIONS) and as many for writes, handed out in order of arrival.
+
+    Writes have their own lane because on SQLite they can wait long for the one write
+    turn (an import holds it to its commit): reads go on meanwhile. A write that waits
+    ``wait_s`` for its lane gets the answer of a database that stayed busy (503, try
+    again), as one that waited that long for the write turn does."""
+
+    def __init__(self, threads: int, wait_s: float) -> None:
+        self.reads = anyio.CapacityLimiter(threads)
+        self.writes = anyio.CapacityLimiter(threads)
+        self.wait_s = wait_s
+        self._admitted = anyio.CapacityLimiter(math.inf)  # a write past its lane's wait
+
+    async def run(self, request: Request, func: Callable[..., T], *args: object) -> T:
+        """``func(*args)`` in a worker thread, in ``request``'s lane."""
+        if request.method in _READ_METHODS:
+            return await anyio.to_thread.run_sync(func, *args, limiter=self.reads)
+        try:
+            with anyio.fail_after(self.wait_s):
+                await self.writes.acquire()
+        except TimeoutError:
+            raise PoolTimeout(f"no write turn of the API in {self.wait_s:g} s") from None
+        try:
+            return await anyio.to_thread.run_sync(func, *args, limiter=self._admitted)
+        finally:
+            self.writes.release()
+
+
 def one_trip(route: Callable[P, T]) -> Callable[P, Awaitable[T]]:
-    """A sync route run in one trip to a worker thread, its answer validated on the event
-    loop (see the module doc). The route takes its transaction from :func:`transaction`."""
+    """A sync route run in one trip to a worker thread, in the request's lane of
+    :class:`Lanes`, its answer validated on the event loop (see the module doc). The
+    route takes ``request`` and its transaction from :func:`transaction`."""
 
     @functools.wraps(route)
     async def endpoint(*args: P.args, **kwargs: P.kwargs) -> T:
-        return await run_in_threadpool(route, *args, **kwargs)
+        request = kwargs["request"]
+        assert isinstance(request, Request), "a one_trip route takes request: Request"
+        return await request.app.state.lanes.run(request, functools.partial(route, *args, **kwargs))  # type: ignore[no-any-return]
 
+    return _with_signature_of(route, endpoint)
+
+
+def long_trip(route: Callable[P, T]) -> Callable[P, Awaitable[T]]:
+    """:func:`one_trip` for a route that builds a file (a big import's report: seconds),
+    outside the :class:`Lanes`: it never holds up the short requests queued there."""
+
+    @functools.wraps(route)
+    async def endpoint(*args: P.args, **kwargs: P.kwargs) -> T:
+        return await anyio.to_thread.run_sync(functools.partial(route, *args, **kwargs))
+
+    return _with_signature_of(route, endpoint)
+
+
+def _with_signature_of(
+    route: Callable[P, T], endpoint: Callable[P, Awaitable[T]]
+) -> Callable[P, Awaitable[T]]:
     # FastAPI reads the parameters from here; evaluated, since the wrapper's module is not
     # the route's (``from __future__ import annotations`` leaves them as strings).
     endpoint.__signature__ = inspect.signature(route, eval_str=True)  # type: ignore[attr-defined]
@@ -69,7 +128,13 @@ def transaction(request: Request, org: Organization) -> Iterator[tuple[Session, 
         yield session, org
 
 
-def get_principal(request: Request) -> Principal:
+async def get_principal(request: Request) -> Principal:
+    """The caller of an API request (see :func:`_principal`), looked up in a worker thread
+    in the request's lane."""
+    return await request.app.state.lanes.run(request, _principal, request)  # type: ignore[no-any-return]
+
+
+def _principal(request: Request) -> Principal:
     """A bearer token, or (for the pages' own calls) the session cookie plus, on writes,
     the ``X-CSRF-Token`` header.
 

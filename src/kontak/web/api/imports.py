@@ -15,7 +15,15 @@ from kontak.custom_field import service as custom_field_service
 from kontak.files.template import write_template
 from kontak.import_job import service
 from kontak.import_job.schemas import DuplicatesRead, ImportJobPage, ImportJobRead, RowErrorRead
-from kontak.web.deps import ContactReader, Importer, LocaleDep, PrincipalDep, one_trip, transaction
+from kontak.web.deps import (
+    ContactReader,
+    Importer,
+    LocaleDep,
+    PrincipalDep,
+    long_trip,
+    one_trip,
+    transaction,
+)
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 
@@ -37,7 +45,7 @@ def file_response(path: Path, fmt: str, download_name: str) -> FileResponse:
 
 
 @router.get("/template")
-@one_trip
+@long_trip
 def template(request: Request, org: ContactReader, format: Format = "csv") -> FileResponse:
     with transaction(request, org) as (session, org):
         fields = custom_field_service.specs(session, org.id)
@@ -149,7 +157,7 @@ def _streamed(pieces: Iterator[str]) -> StreamingResponse:
 
 
 @router.get("/{job_id}/report")
-@one_trip
+@long_trip
 def get_report(
     job_id: str, request: Request, org: Importer, format: Format = "csv"
 ) -> FileResponse:
