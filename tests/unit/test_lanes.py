@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import anyio
 import pytest
@@ -17,6 +19,13 @@ from kontak.web.deps import Lanes
 
 def _request(method: str) -> Request:
     return Request({"type": "http", "method": method, "path": "/", "headers": []})
+
+
+def _run(main: Callable[[], Awaitable[None]]) -> None:
+    """``anyio.run(main)`` in a thread of its own: the browser tests' Playwright keeps an
+    event loop running in pytest's thread."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(anyio.run, main).result()
 
 
 class _Recorder:
@@ -58,7 +67,7 @@ def test_a_lane_runs_at_most_its_threads_in_order_of_arrival(threads: int) -> No
             assert recorder.order == list("abcdefgh"[:threads])  # the others wait their turn
             recorder.gate.set()
 
-    anyio.run(main)
+    _run(main)
     assert recorder.most == threads
     assert sorted(answers) == list("abcdefgh")
     if threads == 1:  # one at a time: the trips ran in the order the requests came
@@ -86,7 +95,7 @@ def test_reads_go_on_while_the_writes_lane_is_full() -> None:
             assert recorder.order == ["write 1"]
             recorder.gate.set()
 
-    anyio.run(main)
+    _run(main)
     assert recorder.order == ["write 1", "write 2"]
 
 
@@ -106,5 +115,5 @@ def test_a_write_that_waits_too_long_for_its_lane_gives_up_as_a_busy_database() 
         # The lane is free again once its holder is done: nothing leaked.
         assert await lanes.run(_request("POST"), str, "next") == "next"
 
-    anyio.run(main)
+    _run(main)
     assert recorder.order == ["holder"]  # the late write never ran
