@@ -376,7 +376,7 @@ def test_postgres_finds_the_same_matches_by_either_way_of_reading_them(
     record every match."""
     if not settings.resolved_database_url.startswith("postgresql"):
         pytest.skip("PostgreSQL only")
-    monkeypatch.setattr(bulk, "STREAMED_MATCHES", streamed)
+    monkeypatch.setattr(bulk, "_streamed_matches", lambda: streamed)
     ani = api.post(
         "/api/v1/contacts",
         json={

@@ -9,6 +9,7 @@ repository: all of its SQL is here.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import sqlite3
@@ -18,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from psycopg import pq
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
@@ -29,9 +29,6 @@ from kontak.import_job.staging import Stage
 
 log = logging.getLogger("kontak.import")
 KEY_TABLE = "import_key_tmp"
-# PostgreSQL: whether libpq sends a query's rows in chunks (17 on; psycopg's binary wheel
-# bundles a recent one), for the matches with stored contacts (find_existing).
-STREAMED_MATCHES = pq.version() >= 170000
 CONTACT_COLUMNS = (
     "id",
     "organization_id",
@@ -47,6 +44,16 @@ CONTACT_COLUMNS = (
     "updated_at",
 )
 IMPORT_CACHE_KIB = 128 * 1024
+
+
+@functools.cache
+def _streamed_matches() -> bool:
+    """PostgreSQL: whether libpq sends a query's rows in chunks (17 on; psycopg's binary
+    wheel bundles a recent one), for the matches with stored contacts (find_existing).
+    Asked only there: importing psycopg is ~60 ms of every SQLite command's start."""
+    from psycopg import pq
+
+    return pq.version() >= 170000
 
 
 def is_integrity_error(session: Session, exc: BaseException) -> bool:
@@ -199,7 +206,7 @@ def find_existing(session: Session, organization_id: str, stage: Stage) -> None:
     """
     params = {"org": organization_id}
     raw = _raw(session)
-    if STREAMED_MATCHES:
+    if _streamed_matches():
         # The server sends the matches while they are saved, 5,000 rows a chunk (a
         # re-uploaded 1M-row file: 2.4M matches, 20.3 -> 16.9 s; a server-side cursor
         # made it wait for each FETCH).
