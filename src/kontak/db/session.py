@@ -126,11 +126,7 @@ class WriteLock:
     """The turn to write one SQLite database: a thread lock, plus (for a file) an exclusive
     ``flock`` of ``path`` that the other processes take too."""
 
-    # Between tries for the file lock held by another process. Trying less often as a wait
-    # grows (up to 10 ms) took ~0.2 s of CPU off a server process waiting through another's
-    # 1M-row import, yet that import took ~1.5 s longer (five alternated pairs, session 32;
-    # docs/benchmarks.md): kept at 0.5 ms.
-    POLL_S = 0.0005
+    POLL_S = 0.0005  # between tries for the file lock held by another process
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
