@@ -206,3 +206,44 @@ def test_a_write_session_takes_the_turn_at_its_first_statement(tmp_path: Path) -
     with engine.connect() as conn:
         assert conn.execute(text("SELECT x FROM t ORDER BY rowid")).scalars().all() == [2, 1]
     dispose(engine)
+
+
+def test_waiting_for_another_process_tries_less_often_as_the_wait_grows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two locks on one file stand for two processes (flock excludes open files). A server
+    # process waiting through another's 1M-row import tried every 0.5 ms: ~0.24 s of CPU.
+    import fcntl
+
+    from kontak.db.session import WriteLock
+
+    path = tmp_path / "db-writelock"
+    holder, waiter = WriteLock(path), WriteLock(path)
+    tries = [0]
+    flock = fcntl.flock
+
+    def counted(fd: int, operation: int) -> None:
+        if operation & fcntl.LOCK_EX:
+            tries[0] += 1
+        flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", counted)
+    assert holder.acquire(timeout=1)
+    tries[0] = 0
+    released_at: list[float] = []
+
+    def release_later() -> None:
+        time.sleep(1.0)
+        released_at.append(time.monotonic())
+        holder.release()
+
+    thread = threading.Thread(target=release_later)
+    thread.start()
+    assert waiter.acquire(timeout=10)
+    got = time.monotonic()
+    thread.join()
+    waiter.release()
+    holder.close()
+    waiter.close()
+    assert tries[0] < 300  # every 0.5 ms it was ~2,000 in this second
+    assert got - released_at[0] < 0.1  # the turn still comes soon after it is free
