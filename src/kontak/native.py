@@ -38,6 +38,9 @@ ignore_missing_imports = True
 """
 
 
+KEPT_COPIES = 4  # compiled copies kept, this source's included
+
+
 def root() -> Path:
     """Where compiled copies live: beside the installed interpreter's environment."""
     return Path(sys.prefix) / "kontak-native"
@@ -77,7 +80,8 @@ def is_compiled() -> bool:
 
 def build(package: Path = PACKAGE, *, under: Path | None = None) -> Path:
     """Compile a copy of ``package`` for its current source; returns its folder. A copy
-    that exists already is kept; copies of older sources are removed."""
+    that exists already is kept; of the copies of other sources, the newest
+    ``KEPT_COPIES - 1`` are kept (see :func:`prune`)."""
     base = under or root()
     digest = source_hash(package)
     target = base / digest
@@ -102,13 +106,23 @@ def build(package: Path = PACKAGE, *, under: Path | None = None) -> Path:
         shutil.rmtree(work / "build")
         shutil.rmtree(work / ".mypy_cache", ignore_errors=True)
         (work / "mypy.ini").unlink()
-        for old in base.iterdir():
-            if old.is_dir() and old != work and ".building-" not in old.name:
-                shutil.rmtree(old, ignore_errors=True)
+        prune(base, keep=KEPT_COPIES - 1)
         work.rename(target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target
+
+
+def prune(base: Path, *, keep: int) -> None:
+    """Remove all but the ``keep`` newest copies under ``base`` (builds in progress stay).
+
+    A few are kept so that two versions of the source can be compared: with one copy,
+    building the second removed the first, whose imports then ran plain Python, ~1.3x
+    slower (session 32 took that for a difference between the versions)."""
+    copies = [p for p in base.iterdir() if p.is_dir() and ".building-" not in p.name]
+    copies.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in copies[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _so_glob(module: str) -> str:

@@ -106,3 +106,14 @@ def test_an_import_runs_plain_python_when_told_to(
     job = run_import(api, csv_bytes([["name", "phone"], ["Budi", "0812-3456-7890"]]))
     assert job["status"] == "completed"
     assert _parser_of(settings, job["id"]) == "parser: plain Python"
+
+
+def test_the_newest_copies_of_other_sources_are_kept_to_compare_versions(tmp_path: Path) -> None:
+    for age, name in enumerate(["d", "c", "b", "a"]):  # "a" oldest
+        folder = tmp_path / name
+        (folder / "kontak").mkdir(parents=True)
+        stamp = 1_700_000_000 - age * 60
+        os.utime(folder, (stamp, stamp))
+    (tmp_path / "e.building-123").mkdir()
+    native.prune(tmp_path, keep=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c", "d", "e.building-123"]
