@@ -80,7 +80,7 @@ class Settings(BaseSettings):
         ge=1,
         description="Worker threads of each server process for the JSON API's reads, and as "
         "many for its writes; more requests wait their turn in order of arrival (at 32 "
-        "concurrent creates anyio's 40 threads, the default before, had ~2x the p99).",
+        "concurrent creates anyio's 40 threads, the default before, had ~1.5-2x the p99).",
     )
     access_log: bool = Field(
         default=False,
