@@ -144,13 +144,27 @@ def catch_up(engine: Engine, *, batch: int = BATCH) -> int:
     # cache the server's creates keep warm there (kontak.db.session.make_engine).
     engine = writer_of(engine)
     started, covered = time.monotonic(), 0
-    while True:
+    with engine.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        if not _has_table(raw):
+            return 0
+        # Rows inserted from now on wait for the next round. Chasing them, a round under
+        # steady creates went on for seconds, a batch of a few rows (an FTS5 segment) after
+        # another, with no merge in between; at 16 segments on a level FTS5 merges the level
+        # whole inside the insert that makes the 16th, and the next level too when that
+        # fills it, finishing whatever merge it was in: a million contacts' segment, the
+        # create waiting behind it stalled 0.6-2 s (docs/benchmarks.md, session 33).
+        ceilings = dict(
+            raw.execute(
+                f"SELECT name, max(last_rowid) FROM {PENDING} WHERE last_rowid < ? GROUP BY name",
+                (OPEN_END,),
+            ).fetchall()
+        )
+    while ceilings:
         with engine.connect() as connection:
             raw = connection.connection.dbapi_connection
-            if not _has_table(raw):
-                return covered
             with connection.execution_options(**{WRITE_OPTION: True}).begin():
-                done = _index_batch(raw, batch)
+                done = _index_batch(raw, batch, ceilings)
         if done == 0:
             break
         covered += done
@@ -201,19 +215,22 @@ def _optimize(engine: Engine) -> None:
                 raw.execute(f"INSERT INTO {index} ({index}) VALUES ('optimize')")  # type: ignore[union-attr]
 
 
-def _index_batch(raw: Any, batch: int) -> int:
-    """Index the first ``batch`` rowids of the first pending range; returns how many rowids
-    it covered (0: nothing pending)."""
-    found = raw.execute(
-        f"SELECT rowid, name, first_rowid, last_rowid FROM {PENDING}"
-        " WHERE last_rowid < ? ORDER BY rowid LIMIT 1",
-        (OPEN_END,),
-    ).fetchone()
-    if found is None:
+def _index_batch(raw: Any, batch: int, ceilings: dict[str, int]) -> int:
+    """Index the first ``batch`` rowids of the first pending range, up to its table's rowid
+    in ``ceilings``; returns how many rowids it covered (0: nothing pending up to them)."""
+    for table, ceiling in ceilings.items():
+        found = raw.execute(
+            f"SELECT rowid, first_rowid, last_rowid FROM {PENDING}"
+            " WHERE name = ? AND first_rowid <= ? AND last_rowid < ? ORDER BY rowid LIMIT 1",
+            (table, ceiling, OPEN_END),
+        ).fetchone()
+        if found is not None:
+            break
+    else:
         return 0
-    key, table, first, last = found
+    key, first, last = found
     index, columns = INDEXES[table]
-    end = min(last, first + batch - 1)
+    end = min(last, ceiling, first + batch - 1)
     names = ", ".join(columns)
     raw.execute(
         f"INSERT INTO {index} (rowid, {names}) SELECT rowid, {names} FROM {table}"
