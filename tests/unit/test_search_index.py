@@ -353,7 +353,7 @@ def test_a_catch_up_leaves_rows_inserted_meanwhile_to_the_next_round(
     original = search_index._index_batch
     arrivals = Writer(sqlite3.connect(":memory:"), random.Random(11))
     arrivals.n = 1000  # ids apart from the bulk's
-    calls = []
+    calls: list[int] = []
 
     def batch(raw: sqlite3.Connection, size: int, ceilings: dict[str, int]) -> int:
         if len(calls) < 50:  # a create comes in before each batch (in its transaction)

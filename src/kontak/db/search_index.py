@@ -154,12 +154,7 @@ def catch_up(engine: Engine, *, batch: int = BATCH) -> int:
         # whole inside the insert that makes the 16th, and the next level too when that
         # fills it, finishing whatever merge it was in: a million contacts' segment, the
         # create waiting behind it stalled 0.6-2 s (docs/benchmarks.md, session 33).
-        ceilings = dict(
-            raw.execute(
-                f"SELECT name, max(last_rowid) FROM {PENDING} WHERE last_rowid < ? GROUP BY name",
-                (OPEN_END,),
-            ).fetchall()
-        )
+        ceilings = _ceilings(raw)
     while ceilings:
         with engine.connect() as connection:
             raw = connection.connection.dbapi_connection
@@ -179,6 +174,15 @@ def catch_up(engine: Engine, *, batch: int = BATCH) -> int:
         took = time.monotonic() - started
         log.info("search index caught up with %d rows in %.2f s", covered, took)
     return covered
+
+
+def _ceilings(raw: Any) -> dict[str, int]:
+    """The last pending rowid of each table (imports still inserting left out)."""
+    found = raw.execute(
+        f"SELECT name, max(last_rowid) FROM {PENDING} WHERE last_rowid < ? GROUP BY name",
+        (OPEN_END,),
+    )
+    return {str(name): int(last) for name, last in found}
 
 
 def pending_ranges(connection: Connection) -> dict[str, list[tuple[int, int]]] | None:
