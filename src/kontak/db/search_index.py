@@ -10,6 +10,9 @@ inserts and :func:`close` after them, in its transaction (1M contacts: 9.8 s -> 
 transaction per batch so that no writer waits long; the server runs it every second, an
 import right after its commit. Updates and deletes of indexed rows change the index at once.
 
+A catch-up of many rows ends with FTS5's 'optimize' on a deep level of the index, where
+the small segments of later rounds do not reach it (see "Where the segments lie").
+
 Searches read the pending rows directly while they are few (:func:`pending_ranges`: the
 rows a second of creates leaves), and decide by LIKE alone while an import's rows wait:
 slower for a few seconds, never wrong.
@@ -28,6 +31,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +58,12 @@ OPTIMIZE_FROM = 10_000
 # whatever write came along. Each catch-up asks instead for this many pages of merging
 # (levels of 4 segments or more only; at a million contacts 8-20 ms every few rounds).
 MERGE_PAGES = 100
+# How deep a big catch-up lays its index (see "Where the segments lie" below), and how
+# many levels FTS5 may count before the index is laid out afresh.
+DEEP = 12
+MAX_LEVELS = 1000
+# An index this small (pages of ~4 KB) is anchored before a big catch-up (_anchor).
+ANCHOR_PAGES = 250
 # Searches read pending rows directly up to this many (else LIKE alone decides).
 FEW_PENDING = 5000
 # PostgreSQL: an import's COPYs add their rows to the GIN pending lists of the trigram
@@ -155,6 +165,9 @@ def catch_up(engine: Engine, *, batch: int = BATCH) -> int:
         # fills it, finishing whatever merge it was in: a million contacts' segment, the
         # create waiting behind it stalled 0.6-2 s (docs/benchmarks.md, session 33).
         ceilings = _ceilings(raw)
+        big = _pending_up_to(raw, ceilings) >= OPTIMIZE_FROM
+    if big:
+        _write_each_index(engine, _anchor_if_small)
     while ceilings:
         with engine.connect() as connection:
             raw = connection.connection.dbapi_connection
@@ -166,14 +179,27 @@ def catch_up(engine: Engine, *, batch: int = BATCH) -> int:
         # Let a waiting writer in: the lock is not fair, and this loop would take it
         # straight back (it kept an import's own "completed" waiting for the whole catch-up).
         time.sleep(PAUSE_S)
-    if covered >= OPTIMIZE_FROM:
-        _optimize(engine)
+    if big or covered >= OPTIMIZE_FROM:
+        _write_each_index(engine, _lay_out)
     else:
         _merge(engine)
     if covered:
         took = time.monotonic() - started
         log.info("search index caught up with %d rows in %.2f s", covered, took)
     return covered
+
+
+def _pending_up_to(raw: Any, ceilings: dict[str, int]) -> int:
+    """How many rowids are pending up to each table's ceiling."""
+    total = 0
+    for table, ceiling in ceilings.items():
+        (count,) = raw.execute(
+            f"SELECT coalesce(sum(min(last_rowid, ?) - first_rowid + 1), 0) FROM {PENDING}"
+            " WHERE name = ? AND first_rowid <= ?",
+            (ceiling, table, ceiling),
+        ).fetchone()
+        total += int(count)
+    return total
 
 
 def _ceilings(raw: Any) -> dict[str, int]:
@@ -200,6 +226,187 @@ def pending_ranges(connection: Connection) -> dict[str, list[tuple[int, int]]] |
     return ranges
 
 
+# Where the segments lie. FTS5 keeps an index as segments on levels: each write of new
+# entries makes a segment on level 0, and a merge of a level's segments makes one on the
+# next level. A catch-up's 'merge' step (MERGE_PAGES) merges the level with the most
+# segments, four at least. 'optimize' merges every segment into one: where they lie on
+# several levels, on level L + 1 of an index that counted L levels (FTS5 3.40 counts
+# L + 2 afterwards, more with every optimize); where all lie on one level, on the next.
+#
+# After a big catch-up the index is one segment holding nearly every row. On a low level
+# the small segments of the next rounds' creates soon joined it, and merging them rewrote
+# all of it, 100 pages a round: with a million contacts 100-200 ms of holding the write
+# turn in each of ~100 rounds after the server's start, again on every next level (creates
+# at 32 connections p99 225-247 ms against 134-151 ms; docs/benchmarks.md, session 33). So
+# the big segment is laid on level DEEP or below, where the small ones would arrive after
+# some 4^DEEP rounds. And since FTS5 3.40 refuses an index of more than 2,000 levels
+# ("database disk image is malformed", after ~1,000 optimizes), past MAX_LEVELS the index
+# is laid out afresh. A SQLite whose FTS5 keeps its levels in a form not known here keeps
+# FTS5's own placement.
+_STRUCTURE_ID = 10  # the row of <index>_data that holds FTS5's record of the segments
+_V2 = b"FLG2"  # FTS5 3.44+: the record holds five more numbers per segment
+# The anchor: rows of no table (negative rowids) that the index holds deep while a big
+# catch-up writes, so that its optimize has a segment on a deep level to go above. Its
+# text holds the same trigrams in every column of every index.
+_BALLAST = 256
+_DUMMY = 1_000_000  # rowids -_DUMMY - k: the rows that carry the anchor down a level
+_ANCHOR_TEXT = "printf('kontak anchor %05d %05d %05d', i, i * 7919 % 99991, i * 104729 % 99989)"
+_ANCHOR_GRAM = '"nch"'  # a trigram of its text: with a rowid, a lookup in one doclist
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """FTS5's record of an index's segments."""
+
+    levels: int
+    segments: tuple[tuple[int, int, int], ...]  # (level, id, pages) of each
+
+    @property
+    def pages(self) -> int:
+        return sum(pages for _level, _id, pages in self.segments)
+
+    @property
+    def deepest(self) -> int:
+        return max((level for level, _id, _pages in self.segments), default=-1)
+
+
+def layout(raw: Any, index: str) -> Layout | None:
+    """The segments of ``index`` as FTS5 records them (its structure record), or None where
+    it is missing or in a form not known here."""
+    row = raw.execute(f"SELECT block FROM {index}_data WHERE id = ?", (_STRUCTURE_ID,)).fetchone()
+    if row is None or not isinstance(row[0], bytes):
+        return None
+    data, at = row[0], 4  # after the cookie
+    v2 = data[at : at + 4] == _V2
+    at += 4 if v2 else 0
+    try:
+        levels, at = _varint(data, at)
+        count, at = _varint(data, at)
+        for _ in range(2 if v2 else 1):  # the write counter (and the origin counter)
+            _value, at = _varint(data, at)
+        segments = []
+        for level in range(levels):
+            _merging, at = _varint(data, at)
+            on_level, at = _varint(data, at)
+            for _ in range(on_level):
+                segment, at = _varint(data, at)
+                first, at = _varint(data, at)
+                last, at = _varint(data, at)
+                for _ in range(5 if v2 else 0):
+                    _value, at = _varint(data, at)
+                segments.append((level, segment, last - first + 1))
+    except IndexError:
+        return None
+    if at != len(data) or count != len(segments):
+        return None
+    return Layout(levels, tuple(segments))
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    """SQLite's variable-length integer at ``at``: (value, the offset after it)."""
+    value = 0
+    for n in range(9):
+        byte = data[at + n]
+        if n == 8:
+            return (value << 8) | byte, at + 9
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            return value, at + n + 1
+    raise AssertionError("unreachable")
+
+
+def _lay_out(raw: Any, table: str, index: str) -> None:
+    """After a big catch-up, in a write transaction: the index merged into one segment on
+    a deep level (see "Where the segments lie")."""
+    if _has_anchor(raw, index):
+        _anchor_rows(raw, table, index, delete=True)
+    found = layout(raw, index)
+    if found is not None and (found.levels > MAX_LEVELS or found.deepest < DEEP):
+        # Too many levels, or nothing deep to go above (an index too big to anchor when
+        # the catch-up began, which only the first big catch-up after this change meets).
+        _relay(raw, table, index)
+        return
+    raw.execute(f"INSERT INTO {index} ({index}) VALUES ('optimize')")
+
+
+def _relay(raw: Any, table: str, index: str) -> None:
+    """In a write transaction: ``index`` emptied, anchored deep, given every row of
+    ``table`` and merged into one segment above the anchor; nothing of ``table`` is left
+    pending."""
+    raw.execute(f"INSERT INTO {index} ({index}) VALUES ('delete-all')")
+    _anchor(raw, table, index)
+    names = ", ".join(INDEXES[table][1])
+    raw.execute(f"INSERT INTO {index} (rowid, {names}) SELECT rowid, {names} FROM {table}")
+    if _has_anchor(raw, index):
+        _anchor_rows(raw, table, index, delete=True)
+    raw.execute(f"INSERT INTO {index} ({index}) VALUES ('optimize')")
+    if _has_table(raw):
+        raw.execute(f"DELETE FROM {PENDING} WHERE name = ?", (table,))
+
+
+def _anchor_if_small(raw: Any, table: str, index: str) -> None:
+    """Before a big catch-up, in a write transaction: a small index (none at all after a
+    new database) gets its anchor, so that the catch-up's optimize goes deep. A big one
+    has its big segment deep already: the optimize goes above it."""
+    found = layout(raw, index)
+    if found is None or found.deepest >= DEEP or found.pages > ANCHOR_PAGES:
+        return
+    if not _has_anchor(raw, index):
+        _anchor(raw, table, index)
+
+
+def _anchor(raw: Any, table: str, index: str) -> None:
+    """The anchor's rows added to ``index`` and carried down to level DEEP or below: each
+    optimize of a segment and a one-row segment above it (on different levels) lays their
+    merge two levels further down. Every other segment of the index goes down with them:
+    for small or empty indexes only. Stops early where FTS5 does not lay them so."""
+    _anchor_rows(raw, table, index, delete=False)
+    names = ", ".join(INDEXES[table][1])
+    text = ", ".join(_ANCHOR_TEXT for _ in INDEXES[table][1])
+    for k in range(DEEP):
+        found = layout(raw, index)
+        if found is None or found.deepest >= DEEP:
+            return
+        raw.execute(
+            f"INSERT INTO {index} (rowid, {names}) SELECT {-_DUMMY - k}, {text}"
+            " FROM (SELECT 0 AS i)"
+        )
+        raw.execute(f"INSERT INTO {index} ({index}) VALUES ('optimize')")
+
+
+def _anchor_rows(raw: Any, table: str, index: str, *, delete: bool) -> None:
+    """The anchor's rows added to ``index`` (or, with ``delete``, taken out: those the
+    carrying down added too), each set in one statement (one segment)."""
+    names = ", ".join(INDEXES[table][1])
+    text = ", ".join(_ANCHOR_TEXT for _ in INDEXES[table][1])
+    command = f"{index}, " if delete else ""
+    value = "'delete', " if delete else ""
+    raw.execute(
+        f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {_BALLAST})"
+        f" INSERT INTO {index} ({command}rowid, {names}) SELECT {value}-i, {text} FROM n"
+    )
+    if delete:
+        for k in range(DEEP):
+            if raw.execute(
+                f"SELECT 1 FROM {index} WHERE {index} MATCH '{_ANCHOR_GRAM}' AND rowid = ?",
+                (-_DUMMY - k,),
+            ).fetchone():
+                raw.execute(
+                    f"INSERT INTO {index} ({index}, rowid, {names}) SELECT 'delete',"
+                    f" {-_DUMMY - k}, {text} FROM (SELECT 0 AS i)"
+                )
+
+
+def _has_anchor(raw: Any, index: str) -> bool:
+    """Whether ``index`` holds the anchor's rows (a big catch-up that did not end leaves
+    them; no table has negative rowids)."""
+    return bool(
+        raw.execute(
+            f"SELECT 1 FROM {index} WHERE {index} MATCH '{_ANCHOR_GRAM}' AND rowid = -1"
+        ).fetchone()
+    )
+
+
 def _merge(engine: Engine) -> None:
     """A bounded step of merging each index's segments (see :data:`MERGE_PAGES`)."""
     with engine.connect() as connection:
@@ -211,12 +418,13 @@ def _merge(engine: Engine) -> None:
                 )
 
 
-def _optimize(engine: Engine) -> None:
+def _write_each_index(engine: Engine, step: Callable[[Any, str, str], object]) -> None:
+    """``step(raw, table, index)`` for each index, a write transaction each."""
     with engine.connect() as connection:
         raw = connection.connection.dbapi_connection
-        for index, _columns in INDEXES.values():
+        for table, (index, _columns) in INDEXES.items():
             with connection.execution_options(**{WRITE_OPTION: True}).begin():
-                raw.execute(f"INSERT INTO {index} ({index}) VALUES ('optimize')")  # type: ignore[union-attr]
+                step(raw, table, index)
 
 
 def _index_batch(raw: Any, batch: int, ceilings: dict[str, int]) -> int:
@@ -252,8 +460,8 @@ def rebuild(connection: Connection) -> None:
     """Rebuild both indexes from their tables (after a VACUUM, which may renumber rows);
     nothing is pending afterwards. Inside the caller's transaction."""
     raw = connection.connection.dbapi_connection
-    for index, _columns in INDEXES.values():
-        raw.execute(f"INSERT INTO {index} ({index}) VALUES ('rebuild')")  # type: ignore[union-attr]
+    for table, (index, _columns) in INDEXES.items():
+        _relay(raw, table, index)
     if _has_table(raw):
         raw.execute(f"DELETE FROM {PENDING}")  # type: ignore[union-attr]
 
