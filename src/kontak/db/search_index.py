@@ -62,8 +62,9 @@ MERGE_PAGES = 100
 # many levels FTS5 may count before the index is laid out afresh.
 DEEP = 12
 MAX_LEVELS = 1000
-# An index this small (pages of ~4 KB) is anchored before a big catch-up (_anchor).
-ANCHOR_PAGES = 250
+# An index this small (pages of ~4 KB) is made to count DEEP levels before a big
+# catch-up (_count_deep_if_small); a bigger one that counts fewer is laid out afresh.
+SMALL_PAGES = 250
 # Searches read pending rows directly up to this many (else LIKE alone decides).
 FEW_PENDING = 5000
 # PostgreSQL: an import's COPYs add their rows to the GIN pending lists of the trigram
@@ -167,7 +168,7 @@ def catch_up(engine: Engine, *, batch: int = BATCH) -> int:
         ceilings = _ceilings(raw)
         big = _pending_up_to(raw, ceilings) >= OPTIMIZE_FROM
     if big:
-        _write_each_index(engine, _anchor_if_small)
+        _write_each_index(engine, _count_deep_if_small)
     while ceilings:
         with engine.connect() as connection:
             raw = connection.connection.dbapi_connection
@@ -232,33 +233,37 @@ def pending_ranges(connection: Connection) -> dict[str, list[tuple[int, int]]] |
 # segments, four at least. 'optimize' merges every segment into one: where they lie on
 # several levels, on level L + 1 of an index that counted L levels (FTS5 3.40 counts
 # L + 2 afterwards, more with every optimize); where all lie on one level, on the next.
+# A new segment on level 0 pulls every smaller segment of the levels above it down to 0
+# (up to the first bigger one, or a level in the middle of a merge).
 #
 # After a big catch-up the index is one segment holding nearly every row. On a low level
 # the small segments of the next rounds' creates soon joined it, and merging them rewrote
 # all of it, 100 pages a round: with a million contacts 100-200 ms of holding the write
 # turn in each of ~100 rounds after the server's start, again on every next level (creates
-# at 32 connections p99 225-247 ms against 134-151 ms; docs/benchmarks.md, session 33). So
-# the big segment is laid on level DEEP or below, where the small ones would arrive after
-# some 4^DEEP rounds. And since FTS5 3.40 refuses an index of more than 2,000 levels
-# ("database disk image is malformed", after ~1,000 optimizes), past MAX_LEVELS the index
-# is laid out afresh. A SQLite whose FTS5 keeps its levels in a form not known here keeps
-# FTS5's own placement.
+# at 32 connections p99 225-311 ms against 134-190 ms; docs/benchmarks.md, session 33).
+# So a big catch-up counts at least DEEP levels before its optimize (a small index is made
+# to count them first, see _count_deep), and its segments lie on two levels or more, so
+# that the optimize lays the index on level DEEP or below, where the small segments of
+# later rounds would arrive after some 4^DEEP rounds. And since FTS5 3.40 refuses an index
+# of more than 2,000 levels ("database disk image is malformed", after ~1,000 optimizes),
+# past MAX_LEVELS the index is laid out afresh. A SQLite whose FTS5 keeps its levels in a
+# form not known here keeps FTS5's own placement.
 _STRUCTURE_ID = 10  # the row of <index>_data that holds FTS5's record of the segments
 _V2 = b"FLG2"  # FTS5 3.44+: the record holds five more numbers per segment
-# The anchor: rows of no table (negative rowids) that the index holds deep while a big
-# catch-up writes, so that its optimize has a segment on a deep level to go above. Its
-# text holds the same trigrams in every column of every index.
-_BALLAST = 256
-_DUMMY = 1_000_000  # rowids -_DUMMY - k: the rows that carry the anchor down a level
-_ANCHOR_TEXT = "printf('kontak anchor %05d %05d %05d', i, i * 7919 % 99991, i * 104729 % 99989)"
-_ANCHOR_GRAM = '"nch"'  # a trigram of its text: with a rowid, a lookup in one doclist
+# Ballast: rows of no table (negative rowids: no table has those) put in an index and
+# taken out again within a catch-up, to make FTS5 count levels or to give a merge a
+# second level. The same text in every column of every index, made from the row's i.
+_BALLAST_ROWS = 256  # rowids -1 to -256: enough text for a segment of a few pages
+_ONE_ROW = 1_000_000  # rowids -1,000,000 - k: one-row segments
+_BALLAST_TEXT = "printf('kontak ballast %05d %05d %05d', i, i * 7919 % 99991, i * 104729 % 99989)"
+_BALLAST_GRAM = '"lla"'  # a trigram of its text: with a rowid, a lookup in one doclist
 
 
 @dataclass(frozen=True, slots=True)
 class Layout:
     """FTS5's record of an index's segments."""
 
-    levels: int
+    levels: int  # how many levels FTS5 counts
     segments: tuple[tuple[int, int, int], ...]  # (level, id, pages) of each
 
     @property
@@ -268,6 +273,11 @@ class Layout:
     @property
     def deepest(self) -> int:
         return max((level for level, _id, _pages in self.segments), default=-1)
+
+    @property
+    def on_levels(self) -> int:
+        """On how many levels the segments lie."""
+        return len({level for level, _id, _pages in self.segments})
 
 
 def layout(raw: Any, index: str) -> Layout | None:
@@ -315,94 +325,107 @@ def _varint(data: bytes, at: int) -> tuple[int, int]:
     raise AssertionError("unreachable")
 
 
+def _count_deep_if_small(raw: Any, table: str, index: str) -> None:
+    """Before a big catch-up, in a write transaction: a small index that counts fewer than
+    DEEP levels (any index of a new database) is made to count them (cheap while it is
+    small). A big one is laid out afresh at the catch-up's end instead."""
+    found = layout(raw, index)
+    if found is not None and found.levels < DEEP and found.pages <= SMALL_PAGES:
+        _count_deep(raw, table, index)
+
+
+def _count_deep(raw: Any, table: str, index: str) -> None:
+    """Make FTS5 count at least DEEP levels in ``index``, which must be small: ballast
+    added, then optimized with a one-row segment on another level, each time two levels
+    more, and taken out again (the levels stay counted; what the index held ends as one
+    segment). Stops early where FTS5 does not count them so."""
+    _ballast(raw, table, index, add=True)
+    for k in range(DEEP):
+        found = layout(raw, index)
+        if found is None or found.levels >= DEEP:
+            break
+        _one_row(raw, table, index, k, add=True)
+        raw.execute(f"INSERT INTO {index} ({index}) VALUES ('optimize')")
+    _take_out_ballast(raw, table, index)
+    # The ballast's entries and their deletions merged away (with what the index held).
+    raw.execute(f"INSERT INTO {index} ({index}) VALUES ('optimize')")
+
+
 def _lay_out(raw: Any, table: str, index: str) -> None:
     """After a big catch-up, in a write transaction: the index merged into one segment on
-    a deep level (see "Where the segments lie")."""
-    if _has_anchor(raw, index):
-        _anchor_rows(raw, table, index, delete=True)
+    level DEEP or below (see "Where the segments lie")."""
     found = layout(raw, index)
-    if found is not None and (found.levels > MAX_LEVELS or found.deepest < DEEP):
-        # Too many levels, or nothing deep to go above (an index too big to anchor when
-        # the catch-up began, which only the first big catch-up after this change meets).
+    if found is not None and not DEEP <= found.levels <= MAX_LEVELS:
         _relay(raw, table, index)
         return
+    _optimize_deep(raw, table, index)
+
+
+def _optimize_deep(raw: Any, table: str, index: str) -> None:
+    """FTS5's optimize, with the index's segments on two levels or more first: all on one
+    level, FTS5 would merge them into the next level, not below the levels it counts (and
+    leave a lone segment where it is). So a one-row segment is added beside them, a merge
+    of one page starts merging their level into the next, and the row's deletion makes a
+    segment outside that merge, which keeps FTS5 from merely finishing it."""
+    found = layout(raw, index)
+    if found is not None and found.on_levels == 1:
+        _one_row(raw, table, index, DEEP, add=True)
+        raw.execute(f"INSERT INTO {index} ({index}, rank) VALUES ('merge', -1)")
+        _one_row(raw, table, index, DEEP, add=False)
     raw.execute(f"INSERT INTO {index} ({index}) VALUES ('optimize')")
 
 
 def _relay(raw: Any, table: str, index: str) -> None:
-    """In a write transaction: ``index`` emptied, anchored deep, given every row of
-    ``table`` and merged into one segment above the anchor; nothing of ``table`` is left
+    """In a write transaction: ``index`` emptied, made to count DEEP levels, given every
+    row of ``table`` and merged into one segment below them; nothing of ``table`` is left
     pending."""
     raw.execute(f"INSERT INTO {index} ({index}) VALUES ('delete-all')")
-    _anchor(raw, table, index)
+    _count_deep(raw, table, index)
     names = ", ".join(INDEXES[table][1])
     raw.execute(f"INSERT INTO {index} (rowid, {names}) SELECT rowid, {names} FROM {table}")
-    if _has_anchor(raw, index):
-        _anchor_rows(raw, table, index, delete=True)
-    raw.execute(f"INSERT INTO {index} ({index}) VALUES ('optimize')")
+    _optimize_deep(raw, table, index)
     if _has_table(raw):
         raw.execute(f"DELETE FROM {PENDING} WHERE name = ?", (table,))
 
 
-def _anchor_if_small(raw: Any, table: str, index: str) -> None:
-    """Before a big catch-up, in a write transaction: a small index (none at all after a
-    new database) gets its anchor, so that the catch-up's optimize goes deep. A big one
-    has its big segment deep already: the optimize goes above it."""
-    found = layout(raw, index)
-    if found is None or found.deepest >= DEEP or found.pages > ANCHOR_PAGES:
-        return
-    if not _has_anchor(raw, index):
-        _anchor(raw, table, index)
+def _ballast(raw: Any, table: str, index: str, *, add: bool) -> None:
+    """The ballast rows added to ``index`` in one statement (one segment), or taken out."""
+    _ballast_rows(raw, table, index, "-i", _BALLAST_ROWS, add=add)
 
 
-def _anchor(raw: Any, table: str, index: str) -> None:
-    """The anchor's rows added to ``index`` and carried down to level DEEP or below: each
-    optimize of a segment and a one-row segment above it (on different levels) lays their
-    merge two levels further down. Every other segment of the index goes down with them:
-    for small or empty indexes only. Stops early where FTS5 does not lay them so."""
-    _anchor_rows(raw, table, index, delete=False)
+def _one_row(raw: Any, table: str, index: str, k: int, *, add: bool) -> None:
+    """Ballast row -_ONE_ROW - k added to ``index`` (a one-row segment), or taken out."""
+    _ballast_rows(raw, table, index, str(-_ONE_ROW - k), 1, add=add)
+
+
+def _ballast_rows(raw: Any, table: str, index: str, rowid: str, count: int, *, add: bool) -> None:
+    """Rows i = 1 to ``count`` of rowid ``rowid`` (an SQL expression of i) added to
+    ``index`` in one statement, or taken out."""
     names = ", ".join(INDEXES[table][1])
-    text = ", ".join(_ANCHOR_TEXT for _ in INDEXES[table][1])
-    for k in range(DEEP):
-        found = layout(raw, index)
-        if found is None or found.deepest >= DEEP:
-            return
-        raw.execute(
-            f"INSERT INTO {index} (rowid, {names}) SELECT {-_DUMMY - k}, {text}"
-            " FROM (SELECT 0 AS i)"
-        )
-        raw.execute(f"INSERT INTO {index} ({index}) VALUES ('optimize')")
-
-
-def _anchor_rows(raw: Any, table: str, index: str, *, delete: bool) -> None:
-    """The anchor's rows added to ``index`` (or, with ``delete``, taken out: those the
-    carrying down added too), each set in one statement (one segment)."""
-    names = ", ".join(INDEXES[table][1])
-    text = ", ".join(_ANCHOR_TEXT for _ in INDEXES[table][1])
-    command = f"{index}, " if delete else ""
-    value = "'delete', " if delete else ""
+    text = ", ".join(_BALLAST_TEXT for _ in INDEXES[table][1])
+    into, command = ("", "") if add else (f"{index}, ", "'delete', ")
     raw.execute(
-        f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {_BALLAST})"
-        f" INSERT INTO {index} ({command}rowid, {names}) SELECT {value}-i, {text} FROM n"
+        f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {count})"
+        f" INSERT INTO {index} ({into}rowid, {names}) SELECT {command}{rowid}, {text} FROM n"
     )
-    if delete:
-        for k in range(DEEP):
-            if raw.execute(
-                f"SELECT 1 FROM {index} WHERE {index} MATCH '{_ANCHOR_GRAM}' AND rowid = ?",
-                (-_DUMMY - k,),
-            ).fetchone():
-                raw.execute(
-                    f"INSERT INTO {index} ({index}, rowid, {names}) SELECT 'delete',"
-                    f" {-_DUMMY - k}, {text} FROM (SELECT 0 AS i)"
-                )
 
 
-def _has_anchor(raw: Any, index: str) -> bool:
-    """Whether ``index`` holds the anchor's rows (a big catch-up that did not end leaves
-    them; no table has negative rowids)."""
+def _take_out_ballast(raw: Any, table: str, index: str) -> None:
+    """Every ballast row ``index`` holds taken out. An FTS5 'delete' of entries an index
+    does not hold would corrupt it: each is looked for first. (Ballast never outlives the
+    transaction that added it.)"""
+    if _holds(raw, index, -1):  # the ballast rows come and go together
+        _ballast(raw, table, index, add=False)
+    for k in range(DEEP + 1):
+        if _holds(raw, index, -_ONE_ROW - k):
+            _one_row(raw, table, index, k, add=False)
+
+
+def _holds(raw: Any, index: str, rowid: int) -> bool:
     return bool(
         raw.execute(
-            f"SELECT 1 FROM {index} WHERE {index} MATCH '{_ANCHOR_GRAM}' AND rowid = -1"
+            f"SELECT 1 FROM {index} WHERE {index} MATCH '{_BALLAST_GRAM}' AND rowid = ?",
+            (rowid,),
         ).fetchone()
     )
 
