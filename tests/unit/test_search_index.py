@@ -640,3 +640,20 @@ def test_layout_reads_both_forms_of_the_record(tmp_path: Path, v2: bool) -> None
     raw.execute("UPDATE i_data SET block = ?", (block[:-1],))  # cut short: not known
     assert search_index.layout(raw, "i") is None
     raw.close()
+
+
+def test_an_index_laid_out_already_is_left_as_it_is(
+    database: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two server processes may both catch up with an import's rows: the second's layout
+    # must not rewrite the index the first laid out.
+    monkeypatch.setattr(search_index, "OPTIMIZE_FROM", 20)
+    _bulk(database, 40, 400)
+    _catch_up(database)
+    before = _layout(database)
+    engine = make_engine(f"sqlite:///{database}")
+    try:
+        search_index._write_each_index(engine, search_index._lay_out)
+    finally:
+        engine.dispose()
+    assert _layout(database) == before

@@ -355,7 +355,9 @@ def _lay_out(raw: Any, table: str, index: str) -> None:
     """After a big catch-up, in a write transaction: the index merged into one segment on
     level DEEP or below (see "Where the segments lie")."""
     found = layout(raw, index)
-    if found is not None and not DEEP <= found.levels <= MAX_LEVELS:
+    if found is not None and (
+        found.levels > MAX_LEVELS or (found.levels < DEEP and found.pages > SMALL_PAGES)
+    ):
         _relay(raw, table, index)
         return
     _optimize_deep(raw, table, index)
@@ -368,6 +370,8 @@ def _optimize_deep(raw: Any, table: str, index: str) -> None:
     of one page starts merging their level into the next, and the row's deletion makes a
     segment outside that merge, which keeps FTS5 from merely finishing it."""
     found = layout(raw, index)
+    if found is not None and len(found.segments) == 1 and found.deepest >= DEEP:
+        return  # laid out already (by another process's catch-up of the same rows)
     if found is not None and found.on_levels == 1:
         _one_row(raw, table, index, DEEP, add=True)
         raw.execute(f"INSERT INTO {index} ({index}, rank) VALUES ('merge', -1)")
@@ -389,7 +393,7 @@ def _relay(raw: Any, table: str, index: str) -> None:
 
 
 def _ballast(raw: Any, table: str, index: str, *, add: bool) -> None:
-    """The ballast rows added to ``index`` in one statement (one segment), or taken out."""
+    """The ballast rows added to ``index`` in one statement, or taken out."""
     _ballast_rows(raw, table, index, "-i", _BALLAST_ROWS, add=add)
 
 
