@@ -239,8 +239,9 @@ def pending_ranges(connection: Connection) -> dict[str, list[tuple[int, int]]] |
 # After a big catch-up the index is one segment holding nearly every row. On a low level
 # the small segments of the next rounds' creates soon joined it, and merging them rewrote
 # all of it, 100 pages a round: with a million contacts 100-200 ms of holding the write
-# turn in each of ~100 rounds after the server's start, again on every next level (creates
-# at 32 connections p99 225-311 ms against 134-190 ms; docs/benchmarks.md, session 33).
+# turn in each of ~100 rounds after the server's start, again on every next level (creates'
+# p99 at 1 / 8 / 32 connections 77-84 / 110-115 / 178-230 ms against 38-41 / 49-56 /
+# 119-140 ms laid deep; docs/benchmarks.md, session 33).
 # So a big catch-up counts at least DEEP levels before its optimize (a small index is made
 # to count them first, see _count_deep), and its segments lie on two levels or more, so
 # that the optimize lays the index on level DEEP or below, where the small segments of
