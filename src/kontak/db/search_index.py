@@ -183,7 +183,7 @@ def catch_up(engine: Engine, *, batch: int = BATCH) -> int:
     if big or covered >= OPTIMIZE_FROM:
         _write_each_index(engine, _lay_out)
     else:
-        _merge(engine)
+        _write_each_index(engine, _merge)
     if covered:
         took = time.monotonic() - started
         log.info("search index caught up with %d rows in %.2f s", covered, took)
@@ -435,15 +435,9 @@ def _holds(raw: Any, index: str, rowid: int) -> bool:
     )
 
 
-def _merge(engine: Engine) -> None:
-    """A bounded step of merging each index's segments (see :data:`MERGE_PAGES`)."""
-    with engine.connect() as connection:
-        raw = connection.connection.dbapi_connection
-        for index, _columns in INDEXES.values():
-            with connection.execution_options(**{WRITE_OPTION: True}).begin():
-                raw.execute(  # type: ignore[union-attr]
-                    f"INSERT INTO {index} ({index}, rank) VALUES ('merge', ?)", (MERGE_PAGES,)
-                )
+def _merge(raw: Any, _table: str, index: str) -> None:
+    """A bounded step of merging the index's segments (see :data:`MERGE_PAGES`)."""
+    raw.execute(f"INSERT INTO {index} ({index}, rank) VALUES ('merge', ?)", (MERGE_PAGES,))
 
 
 def _write_each_index(engine: Engine, step: Callable[[Any, str, str], object]) -> None:
