@@ -1,8 +1,9 @@
 """`kontak serve --processes 2`: two server processes on one database, through HTTP. Every
 create from many clients at once goes through (SQLite: the writers of both processes queue
-on one lock file), a phone raced by every client is created once, and the shared socket
-gives connections TCP_NODELAY. By default it serves with a process per core (up to 4),
-which started on a new data folder all sign sessions with one key. Its supervisor starts
+on one lock file), a phone raced by every client is created once, the listening sockets
+give connections TCP_NODELAY, a burst of connections is spread over the processes, and a
+second server on the same port is refused. By default it serves with a process per core
+(up to 4), which started on a new data folder all sign sessions with one key. Its supervisor starts
 again a process that dies, ends the server when they cannot start, and when it is killed
 leaves none serving."""
 
@@ -69,6 +70,70 @@ def test_the_shared_socket_gives_connections_tcp_nodelay() -> None:
                 assert accepted.proto == socket.IPPROTO_TCP
     finally:
         listener.close()
+
+
+def _connections_by_process(pids: set[int], port: int) -> dict[int, int]:
+    """How many established TCP connections to ``port`` each process of ``pids`` holds
+    (the sockets in /proc/net/tcp, matched to each process's descriptors by inode)."""
+    inodes: dict[str, int] = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].rpartition(":")[2], 16)
+        if local_port == port and fields[3] == "01":  # 01: ESTABLISHED
+            inodes[fields[9]] = 0
+    held = dict.fromkeys(pids, 0)
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            target = os.readlink(fd)
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                held[pid] += 1
+    return held
+
+
+def test_a_burst_of_connections_is_spread_over_the_processes(
+    settings: Settings, admin: Member
+) -> None:
+    # One socket shared by all let whichever process woke first accept every connection
+    # waiting (asyncio accepts up to its backlog at once): 32 opened together landed 30 on
+    # one process and 2 on the other, whose queue then set the slowest requests. With a
+    # socket each (SO_REUSEPORT) the kernel spreads them by the client's port.
+    with server(settings, processes=2) as (process, base):
+        port = int(base.rpartition(":")[2])
+        request = b"GET /api/v1/health HTTP/1.1\r\nHost: kontak\r\n\r\n"
+        connections = [socket.create_connection(("127.0.0.1", port)) for _ in range(32)]
+        try:
+            for connection in connections:
+                connection.sendall(request)
+            for connection in connections:  # each answered: accepted by a process
+                assert connection.recv(100).startswith(b"HTTP/1.1 200"), connection
+            held = _connections_by_process(_server_processes(process.pid), port)
+        finally:
+            for connection in connections:
+                connection.close()
+    assert sum(held.values()) == 32, held
+    # 32 connections hashed over two sockets: fewer than 6 on one happens about once in
+    # 9,000 runs.
+    assert min(held.values()) >= 6, held
+
+
+def test_a_second_server_on_the_port_of_a_running_one_is_refused(settings: Settings) -> None:
+    # The sockets of a running server share its port among themselves: a second
+    # `kontak serve` (another data folder, say) must not bind beside them and take part of
+    # its connections.
+    with server(settings, processes=2) as (_process, base):
+        port = base.rpartition(":")[2]
+        for processes in ("2", "1"):
+            done = subprocess.run(
+                [sys.executable, "-m", "kontak.cli", "serve", "--port", port],
+                env={**env_for(settings), "KONTAK_WEB_PROCESSES": processes},
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert done.returncode == 1, done.stderr[-2000:]
+            assert "address already in use" in done.stderr.lower(), done.stderr[-2000:]
+        assert httpx2.get(f"{base}/api/v1/health", timeout=5).status_code == 200
 
 
 def test_by_default_a_process_per_core_serves_and_every_one_knows_a_web_session(

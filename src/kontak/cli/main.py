@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import os
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import typer
@@ -53,11 +55,21 @@ def serve(
     # Each process builds its settings from the environment: they share the PostgreSQL
     # connections by their number (Settings.postgres_pool).
     os.environ["KONTAK_WEB_PROCESSES"] = str(count)
+    try:
+        # The port first, with a socket that shares it with nobody: that fails while any
+        # server listens there, a Kontak one included (its processes' sockets share the
+        # port among themselves only, _listeners). Without it a second `kontak serve` on
+        # the port would bind beside the first and take part of its connections.
+        _listening_socket(host, port).close()
+        listen = _listeners(host, port) if count > 1 else None
+    except CannotListen as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
     err.print(
         f"Kontak on http://{host}:{port}  (API docs: http://{host}:{port}/docs;"
         f" {count} server process{'es' if count > 1 else ''})"
     )
-    if count == 1:
+    if listen is None:
         uvicorn.run(
             served_app(),
             host=host,
@@ -68,8 +80,7 @@ def serve(
         return
     # Each process builds its app from the same environment; SQLite writers of all of
     # them queue on one lock file (kontak.db.session.WriteLock).
-    code = _serve_forked(_listening_socket(host, port), count, settings.access_log)
-    raise typer.Exit(code)
+    raise typer.Exit(_serve_forked(listen, count, settings.access_log))
 
 
 # A server process that ends this soon after it started is not started again: it would
@@ -77,11 +88,12 @@ def serve(
 START_UP_S = 5.0
 
 
-def _serve_forked(sock: socket.socket, count: int, access_log: bool) -> int:
+def _serve_forked(listen: Callable[[], socket.socket], count: int, access_log: bool) -> int:
     """Serve with ``count`` processes forked from this one once the app's modules are
     loaded, so that they share those pages (uvicorn's own supervisor spawns fresh
     interpreters: each then held its own copy, ~80 MB, and itself ~70 MB more; two
-    processes idle took 237 MB where one took 91 MB). This process only watches: SIGTERM
+    processes idle took 237 MB where one took 91 MB). Each gets its socket from ``listen``
+    (:func:`_listeners`). This process only watches: SIGTERM
     or SIGINT stops them all, and one that ends on its own is started again, unless it
     ended while starting, which ends the server (exit code 1)."""
     import signal
@@ -107,9 +119,12 @@ def _serve_forked(sock: socket.socket, count: int, access_log: bool) -> int:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             die_with_parent(signal.SIGTERM)  # a killed supervisor leaves none serving
+            sock = listen()
             config = uvicorn.Config(served_app(), log_level="info", access_log=access_log)
             uvicorn.Server(config).run(sockets=[sock])
             code = 0
+        except CannotListen as exc:  # the port was taken since the supervisor's check
+            err.print(f"[red]{exc}[/]")
         except BaseException:  # its traceback, then its exit code
             logging.getLogger("kontak").exception("a server process failed")
         finally:
@@ -175,19 +190,41 @@ def _log_to_stderr() -> None:
         logger.propagate = False
 
 
-def _listening_socket(host: str, port: int) -> socket.socket:
-    """The socket the server processes share. Bound here, not by uvicorn, whose own
-    leaves the protocol unset, so that connections never get TCP_NODELAY and every
-    keep-alive request waits ~40 ms for a delayed ACK (uvicorn issue 3149; measured here:
-    22 requests/s on one connection instead of 1,300)."""
+class CannotListen(Exception):
+    """The port is taken (or the address is not this machine's): the message says so."""
+
+
+def _listeners(host: str, port: int) -> Callable[[], socket.socket]:
+    """How each forked server process gets its listening socket.
+
+    Where the system has ``SO_REUSEPORT`` (Linux), each process listens on a socket of its
+    own, all bound to the port, and the kernel hands each new connection to one of them by
+    a hash of the client's address and port. One socket shared by all let whichever
+    process woke first take every connection waiting (asyncio accepts up to its backlog
+    at once): wrk's 32 connections landed 30 on one process and 2 on the other, whose
+    queue then set the slowest creates (docs/benchmarks.md, session 34). Elsewhere they
+    share one socket."""
+    if not hasattr(socket, "SO_REUSEPORT"):
+        shared = _listening_socket(host, port)
+        return lambda: shared
+    return functools.partial(_listening_socket, host, port, reuse_port=True)
+
+
+def _listening_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A socket bound to ``host:port``, not yet listening (uvicorn starts it). Made here,
+    not by uvicorn, whose own leaves the protocol unset, so that connections never get
+    TCP_NODELAY and every keep-alive request waits ~40 ms for a delayed ACK (uvicorn issue
+    3149; measured here: 22 requests/s on one connection instead of 1,300)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        err.print(f"[red]Cannot listen on {host}:{port}: {exc.strerror}; pick another --port.[/]")
-        raise typer.Exit(1) from None
-    sock.set_inheritable(True)
+        raise CannotListen(
+            f"Cannot listen on {host}:{port}: {exc.strerror}; pick another --port."
+        ) from None
     return sock
