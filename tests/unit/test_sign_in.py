@@ -1,11 +1,13 @@
-"""The API's sign-in: one statement on a connection of its own (``db.session.single_read``),
-its user and organization handed out detached with every column loaded."""
+"""The API's sign-in: one statement on the driver's cursor of a pooled connection
+(``db.session.single_read``), its user and organization handed out detached with every
+column loaded, a driver's error as SQLAlchemy's."""
 
 from __future__ import annotations
 
 import psycopg
 import pytest
 from sqlalchemy import Engine, inspect, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import InstanceState, Session, sessionmaker
 
 from kontak.account import repository
@@ -19,9 +21,8 @@ def test_the_token_owner_is_read_whole_and_detached(
     engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
     member = make_member(sessions, "agent@acme.co.id", org="acme", role="agent")
-    with single_read(engine) as connection:
-        found = repository.get_token_owner(connection, hash_token(member.token))
-        assert repository.get_token_owner(connection, hash_token("kontak_nope")) is None
+    found = repository.get_token_owner(engine, hash_token(member.token))
+    assert repository.get_token_owner(engine, hash_token("kontak_nope")) is None
     assert found is not None
     user, org = found
     with session_scope(sessions) as session:
@@ -47,16 +48,15 @@ def test_a_single_read_leaves_no_transaction_open_and_waits_for_no_writer(
     member = make_member(sessions, "agent@acme.co.id", org="acme", role="agent")
     # A write transaction left open while the sign-in reads (SQLite: the write turn).
     with write_held(sessions, "UPDATE organization SET name = 'Changing' WHERE slug = 'acme'"):
-        with single_read(engine) as connection:
-            found = repository.get_token_owner(connection, hash_token(member.token))
-            raw = connection.connection.dbapi_connection
-            assert raw is not None
+        with single_read(engine) as cursor:
+            cursor.execute("SELECT name FROM organization")
+            assert cursor.fetchall() == [("acme",)]  # not the uncommitted change
             if engine.dialect.name == "sqlite":
-                assert not raw.in_transaction
+                assert not cursor.connection.in_transaction
+        found = repository.get_token_owner(engine, hash_token(member.token))
         assert found is not None
-        assert found[1].name == "acme"  # not the uncommitted change
-    with single_read(engine) as connection:
-        found = repository.get_token_owner(connection, hash_token(member.token))
+        assert found[1].name == "acme"
+    found = repository.get_token_owner(engine, hash_token(member.token))
     assert found is not None
     assert found[1].name == "Changing"
 
@@ -64,10 +64,10 @@ def test_a_single_read_leaves_no_transaction_open_and_waits_for_no_writer(
 def test_a_single_read_on_postgresql_sends_no_begin_and_no_rollback(engine: Engine) -> None:
     if engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's transactions")
-    with single_read(engine) as connection:
-        connection.execute(text("SELECT 1")).one()
-        raw = connection.connection.dbapi_connection
-        assert raw is not None
+    with single_read(engine) as cursor:
+        cursor.execute("SELECT 1")
+        assert cursor.fetchall() == [(1,)]
+        raw = cursor.connection
         assert raw.autocommit  # the driver sends the statement alone: no BEGIN before it
         assert raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     # Back in the pool, the connection is as any other: the next session gets a transaction.
@@ -76,3 +76,19 @@ def test_a_single_read_on_postgresql_sends_no_begin_and_no_rollback(engine: Engi
         connection.execute(text("SELECT 1")).one()
         assert not raw.autocommit
         assert raw.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+
+
+def test_a_failed_single_read_raises_sqlalchemys_error_and_leaves_the_pool_usable(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    # As from a Connection: the API's handlers know SQLAlchemy's errors (a busy database
+    # is a 503), not each driver's.
+    member = make_member(sessions, "agent@acme.co.id", org="acme", role="agent")
+    for _ in range(3):
+        with pytest.raises(DBAPIError), single_read(engine) as cursor:
+            cursor.execute("SELECT no_such_column FROM organization")
+    found = repository.get_token_owner(engine, hash_token(member.token))
+    assert found is not None
+    assert found[0].email == member.email
+    with session_scope(sessions) as session:  # a transaction as usual after it
+        assert session.scalars(select(Organization.slug)).all() == ["acme"]

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_state
+from sqlalchemy.orm.base import manager_of_class
 
 from kontak.db.models import ApiToken, Organization, User
+from kontak.db.session import single_read
+
+M = TypeVar("M", User, Organization)
 
 
 def get_organization_by_slug(session: Session, slug: str) -> Organization | None:
@@ -29,26 +36,42 @@ def get_user(session: Session, user_id: str) -> User | None:
     return session.get(User, user_id)
 
 
-def get_token_owner(connection: Connection, token_hash: str) -> tuple[User, Organization] | None:
-    """The user and organization of the token with ``token_hash``, in one Core statement
-    (every API request asks), as detached objects: the ORM's loading cost more than the
-    query (docs/benchmarks.md, session 16)."""
-    user_columns, org_columns, statement = _token_owner()
-    row = connection.execute(statement, {"token_hash": token_hash}).one_or_none()
+def get_token_owner(engine: Engine, token_hash: str) -> tuple[User, Organization] | None:
+    """The user and organization of the token with ``token_hash``, in one statement on the
+    driver's cursor (every API request asks; ``single_read``), as detached objects built
+    without the ORM's loading or constructors: each cost more than the query
+    (docs/benchmarks.md, sessions 16 and 34)."""
+    query = _token_owner(engine.dialect)
+    with single_read(engine) as cursor:
+        cursor.execute(query.sql, (token_hash,) if query.positional else {"token_hash": token_hash})
+        row = cursor.fetchone()
     if row is None:
         return None
-    user = User(**{key: row[i] for i, key in enumerate(user_columns)})
-    org = Organization(**{key: row[len(user_columns) + i] for i, key in enumerate(org_columns)})
-    # As if loaded by a session that has since closed (every column is set).
-    make_transient_to_detached(user)
-    make_transient_to_detached(org)
-    return user, org
+    values = [
+        value if process is None else process(value)
+        for process, value in zip(query.processors, row, strict=True)
+    ]
+    split = len(query.user_keys)
+    return (
+        _detached(User, query.user_keys, values[:split]),
+        _detached(Organization, query.org_keys, values[split:]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _TokenOwnerQuery:
+    """The select of a token's user and organization, compiled for one database."""
+
+    sql: str
+    positional: bool  # the driver's parameters: (hash,) or {"token_hash": hash}
+    processors: tuple[Callable[[Any], Any] | None, ...]  # per column: a stored value's type
+    user_keys: tuple[str, ...]
+    org_keys: tuple[str, ...]
 
 
 @functools.cache
-def _token_owner() -> tuple[tuple[str, ...], tuple[str, ...], Select[Any]]:
-    """The attribute names of the user's and the organization's columns, and the select of
-    both by token hash; composed once (composing it cost more than running it)."""
+def _token_owner(dialect: Dialect) -> _TokenOwnerQuery:
+    """Composed and compiled once per database kind (composing cost more than running)."""
     users = tuple(sa_inspect(User).column_attrs)
     orgs = tuple(sa_inspect(Organization).column_attrs)
     statement = (
@@ -58,7 +81,27 @@ def _token_owner() -> tuple[tuple[str, ...], tuple[str, ...], Select[Any]]:
         .join(Organization, Organization.id == ApiToken.organization_id)
         .where(ApiToken.token_hash == bindparam("token_hash"))
     )
-    return tuple(a.key for a in users), tuple(a.key for a in orgs), statement
+    compiled = statement.compile(dialect=dialect)
+    return _TokenOwnerQuery(
+        sql=compiled.string,
+        positional=compiled.positional,
+        processors=tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in statement.selected_columns
+        ),
+        user_keys=tuple(a.key for a in users),
+        org_keys=tuple(a.key for a in orgs),
+    )
+
+
+def _detached(model: type[M], keys: tuple[str, ...], values: list[Any]) -> M:
+    """An instance of ``model`` with every column set, as if loaded by a session that has
+    since closed: made as the ORM's loading makes one (no ``__init__``, no attribute
+    events), then marked detached."""
+    obj: M = manager_of_class(model).new_instance()
+    instance_state(obj).dict.update(zip(keys, values, strict=True))
+    make_transient_to_detached(obj)
+    return obj
 
 
 def add(session: Session, obj: Organization | User | ApiToken) -> None:

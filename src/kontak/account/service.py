@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from kontak.account import repository
@@ -128,10 +128,9 @@ def create_token(session: Session, user: User, *, name: str = "api") -> tuple[Ap
     return token, raw
 
 
-def authenticate_token(connection: Connection, raw: str) -> Principal:
-    """The principal of an API token; ``connection`` runs the one query
-    (``kontak.db.session.single_read``)."""
-    owner = repository.get_token_owner(connection, hash_token(raw.strip()))
+def authenticate_token(engine: Engine, raw: str) -> Principal:
+    """The principal of an API token: one query (``kontak.db.session.single_read``)."""
+    owner = repository.get_token_owner(engine, hash_token(raw.strip()))
     if owner is None:
         # Deleting a user or organization deletes its tokens (ON DELETE CASCADE).
         raise Unauthorized(

@@ -29,13 +29,12 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 
 WRITE_OPTION = "kontak_write"
-# A connection that runs one read statement in no transaction of its own (single_read).
-SINGLE_READ_OPTION = "kontak_single_read"
 _HOLDS_LOCK = "kontak_holds_write_lock"
 
 # SQLite's default page cache is 2 MiB per connection. At a million contacts every ~15th
@@ -237,10 +236,7 @@ def _sqlite_engine(
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        options = conn.get_execution_options()
-        if options.get(SINGLE_READ_OPTION, False):
-            return  # no BEGIN: the one statement is its own read transaction (single_read)
-        if not options.get(WRITE_OPTION, False):
+        if not conn.get_execution_options().get(WRITE_OPTION, False):
             conn.exec_driver_sql("BEGIN")
             _fresh_schema(conn)
             return
@@ -381,19 +377,40 @@ def session_scope(factory: sessionmaker[Session], *, write: bool = False) -> Ite
 
 
 @contextmanager
-def single_read(engine: Engine) -> Iterator[Connection]:
-    """A pooled connection for ONE read statement, run in no transaction of its own (a
-    lone statement is its own transaction, as consistent as one in a ``BEGIN``): on SQLite
-    without ``BEGIN``, on PostgreSQL in autocommit (the driver would send a ``BEGIN`` and,
-    when the connection goes back to the pool, a ``ROLLBACK``: two round trips). Every API
-    request's sign-in reads this way: a session's ``BEGIN``, schema check and ``COMMIT``
-    cost it more than its query (docs/benchmarks.md, session 16). Not for two statements
-    that must agree."""
-    options: dict[str, Any] = {SINGLE_READ_OPTION: True}
-    if engine.dialect.name == "postgresql":
-        options["isolation_level"] = "AUTOCOMMIT"  # reset when it goes back to the pool
-    with engine.connect() as connection:
-        yield connection.execution_options(**options)
+def single_read(engine: Engine) -> Iterator[DBAPICursor]:
+    """The driver's cursor on a pooled connection, for ONE read statement run in no
+    transaction of its own (a lone statement is its own transaction, as consistent as one
+    in a ``BEGIN``): on SQLite without ``BEGIN`` (the driver's autocommit, see
+    :func:`make_engine`), on PostgreSQL in autocommit (the driver would send a ``BEGIN``
+    and, when the connection goes back to the pool, a ``ROLLBACK``: two round trips).
+    Every API request's sign-in reads this way: a session's ``BEGIN``, schema check and
+    ``COMMIT`` cost it more than its query (docs/benchmarks.md, session 16), and then
+    SQLAlchemy's ``Connection`` did too: its events, cached compilation and result
+    handling took ~65 µs of the sign-in's ~120, the query itself ~7 (session 34). The
+    statement is the caller's, in the driver's parameter style. Not for two statements
+    that must agree. A driver's error comes out as SQLAlchemy's (``OperationalError``...),
+    as from a ``Connection``."""
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+    postgres = engine.dialect.name == "postgresql"
+    pooled = engine.raw_connection()
+    try:
+        if postgres:
+            pooled.driver_connection.autocommit = True  # type: ignore[union-attr]
+        cursor = pooled.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+        if postgres:
+            pooled.driver_connection.autocommit = False  # type: ignore[union-attr]
+    except BaseException as error:
+        if postgres:
+            pooled.invalidate()  # in an unknown state: the pool opens another
+        if isinstance(error, dbapi_error):
+            raise exc.DBAPIError.instance(None, None, error, dbapi_error) from error
+        raise
+    finally:
+        pooled.close()
 
 
 class Checkpointer:

@@ -33,7 +33,7 @@ from kontak.account import service as account_service
 from kontak.account.roles import Permission, require
 from kontak.account.service import Principal
 from kontak.db.models import Organization
-from kontak.db.session import session_scope, single_read
+from kontak.db.session import session_scope
 from kontak.errors import Forbidden, Unauthorized
 from kontak.web import session as web_session
 from kontak.web.i18n import negotiate
@@ -158,8 +158,7 @@ def _principal(request: Request) -> Principal:
             "Send an API token as 'Authorization: Bearer <token>'; create one with "
             "`kontak token create EMAIL`."
         )
-    with single_read(request.app.state.engine) as connection:
-        return account_service.authenticate_token(connection, token)
+    return account_service.authenticate_token(request.app.state.engine, token)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal, scope="function")]
