@@ -4,6 +4,8 @@ column loaded, a driver's error as SQLAlchemy's."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 import pytest
 from sqlalchemy import Engine, inspect, select, text
@@ -67,12 +69,12 @@ def test_a_single_read_on_postgresql_sends_no_begin_and_no_rollback(engine: Engi
     with single_read(engine) as cursor:
         cursor.execute("SELECT 1")
         assert cursor.fetchall() == [(1,)]
-        raw = cursor.connection
+        raw: Any = cursor.connection  # psycopg's
         assert raw.autocommit  # the driver sends the statement alone: no BEGIN before it
         assert raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     # Back in the pool, the connection is as any other: the next session gets a transaction.
     with engine.connect() as connection:
-        assert connection.connection.dbapi_connection is raw
+        assert id(connection.connection.dbapi_connection) == id(raw)  # the same one
         connection.execute(text("SELECT 1")).one()
         assert not raw.autocommit
         assert raw.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
