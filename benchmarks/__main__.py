@@ -3,9 +3,9 @@
 BENCH_ROWS (default 100,000) sets N; BENCH_RUNS (default 3) the runs per import figure;
 BENCH_POSTGRES (an admin URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test) adds
 the PostgreSQL imports, searches, exports and creates, each on a database made and dropped
-for it. BENCH_INSTRUCTIONS=0 leaves out the last figure, the CPU instructions a row of an
-import counted by callgrind (about four minutes, whatever N; comparable across days, unlike
-the clock). Each figure also has its own script (python -m benchmarks.<name> --help);
+for it. BENCH_INSTRUCTIONS=0 leaves out the last figures, the CPU instructions a row of an
+import and a create counted by callgrind (about seven minutes, whatever N; comparable
+across days, unlike the clock). Each figure also has its own script (python -m benchmarks.<name> --help);
 docs/benchmarks.md records results.
 """
 
@@ -61,7 +61,7 @@ def main() -> None:
                 kontak.drop()
     if os.environ.get("BENCH_INSTRUCTIONS", "1") != "0":
         if instructions.available():
-            figures = instructions.figures()
+            figures = instructions.figures() + instructions.create_figures()
             table += figures
             print_table(figures)
         else:

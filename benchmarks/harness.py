@@ -213,13 +213,16 @@ class Server:
     def client(self, timeout: float = 600) -> httpx2.Client:
         return httpx2.Client(base_url=self.base, headers=self.headers, timeout=timeout)
 
-    def wait_ready(self) -> None:
-        for _ in range(300):
+    def wait_ready(self, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
             try:
                 if httpx2.get(f"{self.base}/api/v1/health", timeout=1).status_code == 200:
                     return
             except httpx2.TransportError:
                 pass
+            if self.process.poll() is not None:
+                raise RuntimeError(f"kontak serve ended (exit code {self.process.returncode})")
             time.sleep(0.1)
         raise RuntimeError("kontak serve did not start")
 
