@@ -75,10 +75,13 @@ class Lanes:
         if request.method in _READ_METHODS:
             return await anyio.to_thread.run_sync(func, *args, limiter=self.reads)
         try:
-            with anyio.fail_after(self.wait_s):
-                await self.writes.acquire()
-        except TimeoutError:
-            raise PoolTimeout(f"no write turn of the API in {self.wait_s:g} s") from None
+            self.writes.acquire_nowait()  # a free thread: no timer to set (~3% of a create)
+        except anyio.WouldBlock:
+            try:
+                with anyio.fail_after(self.wait_s):
+                    await self.writes.acquire()
+            except TimeoutError:
+                raise PoolTimeout(f"no write turn of the API in {self.wait_s:g} s") from None
         try:
             return await anyio.to_thread.run_sync(func, *args, limiter=self._admitted)
         finally:
