@@ -49,15 +49,16 @@ class _Recorder:
         return name
 
 
+@pytest.mark.parametrize("method", ["GET", "POST"])  # a write takes a free thread at once
 @pytest.mark.parametrize("threads", [1, 2])
-def test_a_lane_runs_at_most_its_threads_in_order_of_arrival(threads: int) -> None:
+def test_a_lane_runs_at_most_its_threads_in_order_of_arrival(threads: int, method: str) -> None:
     recorder = _Recorder()
     lanes = Lanes(threads, wait_s=30)
     answers: list[str] = []
 
     async def main() -> None:
         async def one(name: str) -> None:
-            answers.append(await lanes.run(_request("GET"), recorder.trip, name))
+            answers.append(await lanes.run(_request(method), recorder.trip, name))
 
         async with anyio.create_task_group() as tasks:
             for name in "abcdefgh":
