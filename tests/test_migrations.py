@@ -703,3 +703,33 @@ def test_sqlites_search_indexes_drop_their_column_sizes_keeping_answers_and_sett
         assert triggers() == triggers_before
     finally:
         raw.close()
+
+
+def test_sqlites_search_tables_lose_their_planner_figures_and_others_keep_theirs(
+    tmp_path: Path,
+) -> None:
+    # Migration 0017: figures taken while a search index was nearly empty made SQLite scan
+    # the whole <index>_data table in every delete of a merged segment's pages.
+    path = tmp_path / "kontak.db"
+    url = f"sqlite:///{path}"
+    upgrade(url, "0016")
+    raw = sqlite3.connect(path, isolation_level=None)
+    try:
+        raw.execute("ANALYZE")  # as after a big import, before its catch-up
+        raw.execute(
+            "INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('contact_search_data', NULL, '2'),"
+            " ('social_search_data', NULL, '2'), ('contact', 'ix_contact_org_id', '1000000 1')"
+        )
+        plan = "EXPLAIN QUERY PLAN DELETE FROM contact_search_data WHERE id >= ? AND id <= ?"
+        assert "SCAN" in str(raw.execute(plan, (1, 2)).fetchall())  # the figures' plan
+        upgrade(url, "0017")
+        left = raw.execute("SELECT tbl, idx, stat FROM sqlite_stat1 ORDER BY tbl").fetchall()
+        fresh = sqlite3.connect(path)  # a connection that reads the figures now
+        try:
+            assert "USING INTEGER PRIMARY KEY" in str(fresh.execute(plan, (1, 2)).fetchall())
+        finally:
+            fresh.close()
+    finally:
+        raw.close()
+    assert ("contact", "ix_contact_org_id", "1000000 1") in left
+    assert not [row for row in left if "_search_" in row[0]], left

@@ -435,6 +435,30 @@ def _holds(raw: Any, index: str, rowid: int) -> bool:
     )
 
 
+# The planner's figures (ANALYZE) for FTS5's own tables: taken when an index was nearly
+# empty (the statistics after a big import are refreshed before its catch-up), they say
+# `<index>_data` holds a couple of rows, and SQLite then plans FTS5's delete of a merged
+# segment's pages (`DELETE FROM <index>_data WHERE id>=? AND id<=?`) as a scan of the whole
+# table: at a million contacts every merge step read all ~11,000 pages of the index
+# (~170 MB through a 64 MiB cache), 26-65 ms holding the write turn, where seeking the
+# range takes 1-4 ms (docs/benchmarks.md, session 34). Without figures SQLite assumes a
+# big table and seeks; FTS5's statements need no others.
+_SHADOW_PARTS = ("data", "idx", "config", "docsize", "content")
+
+
+def forget_planner_figures(raw: Any) -> None:
+    """In the caller's transaction: drop ANALYZE's figures for the indexes' own tables
+    (see above). Run it in ANALYZE's own transaction: ANALYZE makes every connection read
+    the figures again after the commit, this deletion alone would not."""
+    tables = [f"{index}_{part}" for index, _columns in INDEXES.values() for part in _SHADOW_PARTS]
+    marks = ", ".join("?" * len(tables))
+    for figures in ("sqlite_stat1", "sqlite_stat4"):
+        if raw.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (figures,)
+        ).fetchone():
+            raw.execute(f"DELETE FROM {figures} WHERE tbl IN ({marks})", tables)
+
+
 def _merge(raw: Any, _table: str, index: str) -> None:
     """A bounded step of merging the index's segments (see :data:`MERGE_PAGES`)."""
     raw.execute(f"INSERT INTO {index} ({index}, rank) VALUES ('merge', ?)", (MERGE_PAGES,))

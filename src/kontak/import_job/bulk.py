@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from kontak.db import search_index
-from kontak.db.session import DEFAULT_CACHE_MB
+from kontak.db.session import DEFAULT_CACHE_MB, WRITE_OPTION
 from kontak.import_job.staging import Stage
 
 log = logging.getLogger("kontak.import")
@@ -162,7 +162,10 @@ def refresh_statistics(engine: Engine) -> None:
         raw = connection.connection.dbapi_connection
         assert raw is not None
         raw.execute("PRAGMA analysis_limit = 1000")
-        raw.execute("ANALYZE")
+        with connection.execution_options(**{WRITE_OPTION: True}).begin():
+            raw.execute("ANALYZE")
+            # Not for the search indexes' own tables, caught up only after this.
+            search_index.forget_planner_figures(raw)
 
 
 def holds_contacts(session: Session, organization_id: str) -> bool:
