@@ -1,18 +1,14 @@
 """The JSON API's trips to worker threads take turns in each server process's lanes
 (kontak.web.deps.Lanes), through a real server: at most ``api_threads`` at once, and reads
-never wait behind writes stuck on SQLite's one write turn. On SQLite a bearer token's
-sign-in takes no turn (it reads on the event loop, kontak.db.session.LoopReads): a wrong
-token is refused while the lanes are full, and where that read finds the database busy the
-sign-in takes its turn in a worker thread instead."""
+never wait behind writes stuck on SQLite's one write turn."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any
 
 import httpx2
@@ -21,7 +17,6 @@ from sqlalchemy import Engine
 
 from kontak.config import Settings
 from kontak.contact import service
-from kontak.db.session import Busy, LoopReads
 from kontak.web.app import create_app
 from tests.conftest import count_contacts
 from tests.factories import Member
@@ -100,76 +95,3 @@ def test_reads_answer_while_api_writes_wait_for_sqlites_write_turn(
         assert response.json()["type"] == "urn:kontak:problem:busy"
         assert response.headers["retry-after"] == "1"
     assert count_contacts(settings) == 0
-
-
-def test_sqlite_refuses_a_wrong_token_while_the_write_lane_is_full(
-    settings: Settings, engine: Engine, admin: Member, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if engine.dialect.name != "sqlite":
-        pytest.skip("the sign-in on SQLite's event-loop connection")
-    started = threading.Event()
-    real: Callable[..., Any] = service.create
-
-    def slow_create(*args: Any, **kwargs: Any) -> Any:
-        started.set()
-        time.sleep(1.5)  # the one write thread stays taken
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(service, "create", slow_create)
-    app = create_app(settings.model_copy(update={"api_threads": 1}))
-    done: dict[str, float] = {}
-    try:
-        with running_server(app) as base:
-
-            def create() -> int:
-                with httpx2.Client(base_url=base, headers=admin.headers, timeout=60) as http:
-                    body = {"name": "Lambat", "phone": "081234567890"}
-                    status = http.post("/api/v1/contacts", json=body).status_code
-                done["create"] = time.monotonic()
-                return status
-
-            with ThreadPoolExecutor(1) as pool:
-                slow = pool.submit(create)
-                assert started.wait(30)
-                wrong = {"Authorization": "Bearer kontak_not_a_token"}
-                with httpx2.Client(base_url=base, headers=wrong, timeout=60) as http:
-                    refused = http.post("/api/v1/contacts", json={"name": "X"})
-                done["refused"] = time.monotonic()
-                assert slow.result() == 201
-    finally:
-        app.state.engine.dispose()
-    assert refused.status_code == 401, refused.text
-    assert done["refused"] < done["create"]  # it did not wait for the write lane
-
-
-def test_a_busy_database_sends_the_sign_in_to_a_worker_thread(
-    settings: Settings, engine: Engine, admin: Member, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if engine.dialect.name != "sqlite":
-        pytest.skip("the sign-in on SQLite's event-loop connection")
-    tried: list[int] = []
-
-    @contextmanager
-    def busy(self: LoopReads) -> Iterator[Any]:
-        tried.append(1)
-        raise Busy("database is locked")
-        yield  # a generator, as the real one
-
-    monkeypatch.setattr(LoopReads, "cursor", busy)
-    app = create_app(settings)
-    try:
-        with running_server(app) as base:
-            with httpx2.Client(base_url=base, headers=admin.headers, timeout=60) as http:
-                body = {"name": "Tetap", "phone": "081234567891"}
-                created = http.post("/api/v1/contacts", json=body)
-                listed = http.get("/api/v1/contacts")
-            wrong = {"Authorization": "Bearer kontak_not_a_token"}
-            with httpx2.Client(base_url=base, headers=wrong, timeout=60) as http:
-                refused = http.get("/api/v1/contacts")
-    finally:
-        app.state.engine.dispose()
-    assert created.status_code == 201, created.text
-    assert listed.status_code == 200
-    assert refused.status_code == 401
-    assert len(tried) == 3  # each tried the event loop's connection first
-    assert count_contacts(settings) == 1

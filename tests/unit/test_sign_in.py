@@ -1,26 +1,21 @@
 """The API's sign-in: one statement on the driver's cursor of a pooled connection
 (``db.session.single_read``), its user and organization handed out detached with every
-column loaded, a driver's error as SQLAlchemy's. On SQLite the event loop's own connection
-(``LoopReads``) finds the same, sees a token deleted elsewhere at once, and never waits:
-where SQLite would wait it raises ``Busy``."""
+column loaded, a driver's error as SQLAlchemy's."""
 
 from __future__ import annotations
 
-import sqlite3
-import time
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, delete, inspect, select, text
+from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import InstanceState, Session, sessionmaker
 
 from kontak.account import repository
 from kontak.account.secrets import hash_token
-from kontak.db.models import ApiToken, Organization, User
-from kontak.db.session import Busy, LoopReads, dispose, make_engine, session_scope, single_read
+from kontak.db.models import Organization, User
+from kontak.db.session import session_scope, single_read
 from tests.factories import make_member, write_held
 
 
@@ -99,82 +94,3 @@ def test_a_failed_single_read_raises_sqlalchemys_error_and_leaves_the_pool_usabl
     assert found[0].email == member.email
     with session_scope(sessions) as session:  # a transaction as usual after it
         assert session.scalars(select(Organization.slug)).all() == ["acme"]
-
-
-def sqlite_only(engine: Engine) -> None:
-    if engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's connection of the event loop")
-
-
-def test_loop_reads_find_the_owner_the_pool_finds(
-    engine: Engine, sessions: sessionmaker[Session]
-) -> None:
-    sqlite_only(engine)
-    member = make_member(sessions, "agent@acme.co.id", org="acme", role="agent")
-    reads = LoopReads(engine)
-    try:
-        on_loop = repository.get_token_owner(reads, hash_token(member.token))
-        assert repository.get_token_owner(reads, hash_token("kontak_nope")) is None
-    finally:
-        reads.close()
-    pooled = repository.get_token_owner(engine, hash_token(member.token))
-    assert on_loop is not None
-    assert pooled is not None
-    for obj, other in zip(on_loop, pooled, strict=True):
-        state: InstanceState[object] = inspect(obj)
-        assert state.detached
-        assert not state.unloaded
-        for attr in state.mapper.column_attrs:
-            assert getattr(obj, attr.key) == getattr(other, attr.key), attr.key
-
-
-def test_a_token_deleted_elsewhere_is_unknown_to_loop_reads_at_once(
-    engine: Engine, sessions: sessionmaker[Session]
-) -> None:
-    sqlite_only(engine)
-    member = make_member(sessions, "agent@acme.co.id", org="acme", role="agent")
-    reads = LoopReads(engine)
-    try:
-        assert repository.get_token_owner(reads, hash_token(member.token)) is not None
-        with session_scope(sessions, write=True) as session:  # `kontak token revoke`, say
-            session.execute(delete(ApiToken))
-        assert repository.get_token_owner(reads, hash_token(member.token)) is None
-    finally:
-        reads.close()
-
-
-def test_loop_reads_raise_busy_at_once_where_sqlite_would_wait(tmp_path: Path) -> None:
-    # A connection that holds the file in exclusive locking mode: any other reader waits
-    # (SQLite's busy timeout) or, on the event loop's connection, gets Busy at once.
-    path = tmp_path / "held.db"
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("PRAGMA journal_mode=WAL")
-    holder.execute("CREATE TABLE t (x)")
-    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
-    holder.execute("INSERT INTO t VALUES (1)")
-    engine = make_engine(f"sqlite:///{path}", busy_timeout_s=30)
-    reads = LoopReads(engine)
-    try:
-        started = time.monotonic()
-        with pytest.raises(Busy), single_read(reads) as cursor:
-            cursor.execute("SELECT x FROM t")
-        assert time.monotonic() - started < 1
-        holder.close()
-        with single_read(reads) as cursor:
-            cursor.execute("SELECT x FROM t")
-            assert cursor.fetchall() == [(1,)]
-        with pytest.raises(DBAPIError), single_read(reads) as cursor:  # as from the pool
-            cursor.execute("SELECT no_such_column FROM t")
-    finally:
-        holder.close()
-        reads.close()
-        dispose(engine)
-
-
-def test_loop_reads_want_a_database_file() -> None:
-    engine = make_engine("sqlite://", busy_timeout_s=1)
-    try:
-        with pytest.raises(ValueError, match="on a file"):
-            LoopReads(engine)
-    finally:
-        dispose(engine)

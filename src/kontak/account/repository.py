@@ -15,7 +15,7 @@ from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.base import manager_of_class
 
 from kontak.db.models import ApiToken, Organization, User
-from kontak.db.session import LoopReads, single_read
+from kontak.db.session import single_read
 
 M = TypeVar("M", User, Organization)
 
@@ -36,15 +36,13 @@ def get_user(session: Session, user_id: str) -> User | None:
     return session.get(User, user_id)
 
 
-def get_token_owner(
-    source: Engine | LoopReads, token_hash: str
-) -> tuple[User, Organization] | None:
+def get_token_owner(engine: Engine, token_hash: str) -> tuple[User, Organization] | None:
     """The user and organization of the token with ``token_hash``, in one statement on the
     driver's cursor (every API request asks; ``single_read``), as detached objects built
     without the ORM's loading or constructors: each cost more than the query
     (docs/benchmarks.md, sessions 16 and 34)."""
-    query = _token_owner(source.dialect)
-    with single_read(source) as cursor:
+    query = _token_owner(engine.dialect)
+    with single_read(engine) as cursor:
         cursor.execute(query.sql, (token_hash,) if query.positional else {"token_hash": token_hash})
         row = cursor.fetchone()
     if row is None:

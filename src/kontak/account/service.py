@@ -19,7 +19,6 @@ from kontak.account.secrets import (
 )
 from kontak.contact.normalize import InvalidValue, normalize_email
 from kontak.db.models import ApiToken, Organization, User
-from kontak.db.session import LoopReads
 from kontak.errors import Conflict, FieldError, InvalidInput, NotFound, Unauthorized
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -129,9 +128,9 @@ def create_token(session: Session, user: User, *, name: str = "api") -> tuple[Ap
     return token, raw
 
 
-def authenticate_token(source: Engine | LoopReads, raw: str) -> Principal:
+def authenticate_token(engine: Engine, raw: str) -> Principal:
     """The principal of an API token: one query (``kontak.db.session.single_read``)."""
-    owner = repository.get_token_owner(source, hash_token(raw.strip()))
+    owner = repository.get_token_owner(engine, hash_token(raw.strip()))
     if owner is None:
         # Deleting a user or organization deletes its tokens (ON DELETE CASCADE).
         raise Unauthorized(

@@ -19,14 +19,13 @@ import fcntl
 import logging
 import os
 import select
-import sqlite3
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import Connection, make_url
@@ -197,12 +196,6 @@ def dispose(engine: Engine) -> None:
     if writer is not None:
         writer.dispose()
     engine.dispose()
-
-
-def on_disk(engine: Engine) -> bool:
-    """SQLite in a file (not in memory)."""
-    database = engine.url.database
-    return engine.dialect.name == "sqlite" and bool(database) and database != ":memory:"
 
 
 def writer_of(engine: Engine) -> Engine:
@@ -383,67 +376,13 @@ def session_scope(factory: sessionmaker[Session], *, write: bool = False) -> Ite
         session.close()
 
 
-class Busy(Exception):
-    """:class:`LoopReads` found the database busy: read where waiting is allowed."""
-
-
-class LoopReads:
-    """SQLite on a file: a connection of its own for ONE read statement at a time on the
-    event loop's thread, which never waits. The API's sign-in reads here (one indexed look-up
-    of three small tables, ~30 µs): its trip to a worker thread and back cost a create more
-    than the read, ~11% of its instructions (docs/benchmarks.md, session 34).
-
-    Never waiting is what makes a read on the event loop safe: SQLite's busy timeout is 0
-    here, so where it would wait (a WAL being recovered after a crash, a writer holding
-    the file exclusively) the read raises :class:`Busy` at once and the caller reads in a
-    worker thread instead, through the engine, which waits as usual. In WAL mode a reader
-    otherwise waits for nobody. Its page cache is SQLite's default: the look-up reads a few
-    pages. Each statement is its own transaction (no ``BEGIN``): it sees what was committed
-    when it ran, a token revoked by another process included."""
-
-    def __init__(self, engine: Engine) -> None:
-        if not on_disk(engine):
-            raise ValueError("LoopReads needs SQLite on a file")
-        self.dialect = engine.dialect
-        self._path = str(engine.url.database)
-        self._connection: sqlite3.Connection | None = None
-
-    @contextmanager
-    def cursor(self) -> Iterator[sqlite3.Cursor]:
-        if self._connection is None:
-            # Opened in the serving process (forked children open their own). Used by one
-            # thread at a time: the event loop's (a test client may run its loop in a new
-            # thread per request, hence no same-thread check).
-            self._connection = sqlite3.connect(
-                self._path, timeout=0, isolation_level=None, check_same_thread=False
-            )
-        cursor = self._connection.cursor()
-        try:
-            yield cursor
-        except sqlite3.OperationalError as error:
-            if error.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                raise Busy(str(error)) from error
-            raise exc.DBAPIError.instance(None, None, error, sqlite3.Error) from error
-        except sqlite3.Error as error:
-            raise exc.DBAPIError.instance(None, None, error, sqlite3.Error) from error
-        finally:
-            cursor.close()
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-
 @contextmanager
-def single_read(source: Engine | LoopReads) -> Iterator[DBAPICursor]:
-    """The driver's cursor on a pooled connection (or ``source``'s own, see
-    :class:`LoopReads`), for ONE read statement run in no transaction of its own (a lone
-    statement is its own transaction, as consistent as one in a ``BEGIN``): on SQLite
-    without ``BEGIN`` (the driver's autocommit, see :func:`make_engine`), on PostgreSQL in
-    autocommit (the driver would send a ``BEGIN`` and, when the connection goes back to the
-    pool, a ``ROLLBACK``: two round trips).
-
+def single_read(engine: Engine) -> Iterator[DBAPICursor]:
+    """The driver's cursor on a pooled connection, for ONE read statement run in no
+    transaction of its own (a lone statement is its own transaction, as consistent as one
+    in a ``BEGIN``): on SQLite without ``BEGIN`` (the driver's autocommit, see
+    :func:`make_engine`), on PostgreSQL in autocommit (the driver would send a ``BEGIN``
+    and, when the connection goes back to the pool, a ``ROLLBACK``: two round trips).
     Every API request's sign-in reads this way: a session's ``BEGIN``, schema check and
     ``COMMIT`` cost it more than its query (docs/benchmarks.md, session 16), and then
     SQLAlchemy's ``Connection`` did too: its events, cached compilation and result
@@ -451,11 +390,6 @@ def single_read(source: Engine | LoopReads) -> Iterator[DBAPICursor]:
     statement is the caller's, in the driver's parameter style. Not for two statements
     that must agree. A driver's error comes out as SQLAlchemy's (``OperationalError``...),
     as from a ``Connection``."""
-    if isinstance(source, LoopReads):
-        with source.cursor() as own:
-            yield cast(DBAPICursor, own)  # the driver's: the protocol is SQLAlchemy's
-        return
-    engine = source
     dbapi_error = engine.dialect.loaded_dbapi.Error
     postgres = engine.dialect.name == "postgresql"
     pooled = engine.raw_connection()

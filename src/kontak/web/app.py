@@ -12,14 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from kontak import __version__
 from kontak.config import Settings, get_settings
 from kontak.db import search_index
-from kontak.db.session import (
-    Checkpointer,
-    LoopReads,
-    dispose,
-    make_engine,
-    make_sessionmaker,
-    on_disk,
-)
+from kontak.db.session import Checkpointer, dispose, make_engine, make_sessionmaker
 from kontak.import_job.worker import Worker
 from kontak.web import errors
 from kontak.web import session as web_session
@@ -47,7 +40,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     sessions = make_sessionmaker(engine)
-    loop_reads = LoopReads(engine) if on_disk(engine) else None
     worker = Worker(settings, sessions) if settings.run_worker else None
     checkpointer = (
         Checkpointer(engine, chores=[lambda: search_index.catch_up(engine)])
@@ -66,8 +58,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             worker.stop()
         if checkpointer is not None:
             checkpointer.stop()
-        if loop_reads is not None:
-            loop_reads.close()
         dispose(engine)
 
     app = FastAPI(
@@ -80,7 +70,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.secret_key = web_session.secret_key(settings)
     app.state.engine = engine
     app.state.sessionmaker = sessions
-    app.state.loop_reads = loop_reads  # SQLite: the API's sign-in on the event loop
     app.state.worker = worker
     app.state.lanes = Lanes(settings.api_threads, wait_s=settings.sqlite_busy_timeout_s)
     errors.install(app)

@@ -15,7 +15,6 @@ session 32)."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import math
@@ -34,7 +33,7 @@ from kontak.account import service as account_service
 from kontak.account.roles import Permission, require
 from kontak.account.service import Principal
 from kontak.db.models import Organization
-from kontak.db.session import Busy, LoopReads, session_scope
+from kontak.db.session import session_scope
 from kontak.errors import Forbidden, Unauthorized
 from kontak.web import session as web_session
 from kontak.web.i18n import negotiate
@@ -134,24 +133,18 @@ def transaction(request: Request, org: Organization) -> Iterator[tuple[Session, 
 
 async def get_principal(request: Request) -> Principal:
     """The caller of an API request (see :func:`_principal`), looked up in a worker thread
-    in the request's lane; on SQLite a bearer token's look-up runs right here on the event
-    loop instead (``LoopReads``: it never waits), unless it finds the database busy."""
-    loop_reads = request.app.state.loop_reads
-    if loop_reads is not None and request.headers.get("authorization"):
-        with contextlib.suppress(Busy):
-            return _principal(request, loop_reads)
+    in the request's lane."""
     return await request.app.state.lanes.run(request, _principal, request)  # type: ignore[no-any-return]
 
 
-def _principal(request: Request, loop_reads: LoopReads | None = None) -> Principal:
+def _principal(request: Request) -> Principal:
     """A bearer token, or (for the pages' own calls) the session cookie plus, on writes,
     the ``X-CSRF-Token`` header.
 
     The look-up reads outside the route's transaction, and the route takes the principal's
     organization as it is (:func:`transaction`): on writes the request's write turn (SQLite:
     one writer at a time) starts only with the route's own statements. A token's look-up is
-    one statement on a connection of its own (``single_read``): ``loop_reads``', or
-    a pooled one."""
+    one statement on a connection of its own (``single_read``)."""
     header = request.headers.get("authorization", "")
     if not header:
         browser = web_session.read(request)
@@ -168,7 +161,7 @@ def _principal(request: Request, loop_reads: LoopReads | None = None) -> Princip
             "Send an API token as 'Authorization: Bearer <token>'; create one with "
             "`kontak token create EMAIL`."
         )
-    return account_service.authenticate_token(loop_reads or request.app.state.engine, token)
+    return account_service.authenticate_token(request.app.state.engine, token)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal, scope="function")]
