@@ -72,14 +72,15 @@ def test_the_shared_socket_gives_connections_tcp_nodelay() -> None:
         listener.close()
 
 
-def _connections_by_process(pids: set[int], port: int) -> dict[int, int]:
-    """How many established TCP connections to ``port`` each process of ``pids`` holds
-    (the sockets in /proc/net/tcp, matched to each process's descriptors by inode)."""
+def _connections_by_process(pids: set[int], port: int, state: str = "01") -> dict[int, int]:
+    """How many TCP sockets on ``port`` in ``state`` (01: established, 0A: listening) each
+    process of ``pids`` holds (/proc/net/tcp, matched to each process's descriptors by
+    inode)."""
     inodes: dict[str, int] = {}
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
         local_port = int(fields[1].rpartition(":")[2], 16)
-        if local_port == port and fields[3] == "01":  # 01: ESTABLISHED
+        if local_port == port and fields[3] == state:
             inodes[fields[9]] = 0
     held = dict.fromkeys(pids, 0)
     for pid in pids:
@@ -99,6 +100,13 @@ def test_a_burst_of_connections_is_spread_over_the_processes(
     # socket each (SO_REUSEPORT) the kernel spreads them by the client's port.
     with server(settings, processes=2) as (process, base):
         port = int(base.rpartition(":")[2])
+        deadline = time.monotonic() + 60
+        while True:  # both listening: the first to start may answer before the other
+            listening = _connections_by_process(_server_processes(process.pid), port, "0A")
+            if sorted(listening.values()) == [1, 1]:
+                break
+            assert time.monotonic() < deadline, listening
+            time.sleep(0.1)
         request = b"GET /api/v1/health HTTP/1.1\r\nHost: kontak\r\n\r\n"
         connections = [socket.create_connection(("127.0.0.1", port)) for _ in range(32)]
         try:
