@@ -118,3 +118,62 @@ def test_a_write_that_waits_too_long_for_its_lane_gives_up_as_a_busy_database() 
 
     _run(main)
     assert recorder.order == ["holder"]  # the late write never ran
+
+
+def test_a_trip_cancelled_while_it_waits_never_runs() -> None:
+    recorder = _Recorder()
+    lanes = Lanes(1, wait_s=30)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(lanes.run, _request("POST"), recorder.trip, "holder")
+            await anyio.sleep(0.05)
+            with anyio.move_on_after(0.1):  # the caller goes away while the trip waits
+                await lanes.run(_request("POST"), recorder.trip, "gone")
+            recorder.gate.set()
+        assert await lanes.run(_request("POST"), str, "next") == "next"
+
+    _run(main)
+    lanes.close()
+    assert recorder.order == ["holder"]
+
+
+def test_a_trip_runs_in_the_callers_context_and_raises_its_error() -> None:
+    import contextvars
+
+    who: contextvars.ContextVar[str] = contextvars.ContextVar("who", default="nobody")
+    lanes = Lanes(2, wait_s=30)
+
+    def fail() -> None:
+        raise LookupError(who.get())
+
+    async def main() -> None:
+        who.set("caller")
+        assert await lanes.run(_request("GET"), who.get) == "caller"
+        with pytest.raises(LookupError, match="caller"):
+            await lanes.run(_request("PATCH"), fail)
+
+    _run(main)
+    lanes.close()
+
+
+def test_closed_lanes_stop_their_threads_and_start_again_when_used() -> None:
+    lanes = Lanes(2, wait_s=30)
+
+    def lane_threads() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name.startswith("kontak-api-")}
+
+    async def main() -> None:
+        assert await lanes.run(_request("GET"), str, "read") == "read"
+        assert await lanes.run(_request("POST"), str, "write") == "write"
+
+    before = lane_threads()
+    _run(main)
+    assert len(lane_threads() - before) == 4  # two a lane, started at the first trip
+    lanes.close()
+    deadline = time.monotonic() + 5
+    while lane_threads() - before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert lane_threads() - before == set()
+    _run(main)  # used again (a new lifespan of the app): new threads
+    lanes.close()

@@ -48,12 +48,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if checkpointer is not None:
             checkpointer.start()
         if worker is not None:
             worker.start()
         yield
+        app.state.lanes.close()
         if worker is not None:
             worker.stop()
         if checkpointer is not None:

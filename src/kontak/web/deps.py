@@ -15,15 +15,18 @@ session 32)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 import functools
 import inspect
-import math
+import queue
 import secrets
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
-import anyio
 import anyio.to_thread
 from fastapi import Depends, Request
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -61,30 +64,132 @@ class Lanes:
     Writes have their own lane because on SQLite they can wait long for the one write
     turn (an import holds it to its commit): reads go on meanwhile. A write that waits
     ``wait_s`` for its lane gets the answer of a database that stayed busy (503, try
-    again), as one that waited that long for the write turn does."""
+    again), as one that waited that long for the write turn does.
+
+    Each lane is a queue and threads of its own rather than anyio's thread pool under a
+    ``CapacityLimiter``: anyio's trip (its checkpoint, limiter, cancel scope, and for a
+    write that waits, ``fail_after``) took ~18% of the interpreter's time of a create at 8
+    connections, a trip here a tenth of that (docs/benchmarks.md, session 35)."""
 
     def __init__(self, threads: int, wait_s: float) -> None:
-        self.reads = anyio.CapacityLimiter(threads)
-        self.writes = anyio.CapacityLimiter(threads)
-        self.wait_s = wait_s
-        self._admitted = anyio.CapacityLimiter(math.inf)  # a write past its lane's wait
+        self.reads = _Lane(threads, "reads", wait_s=None)
+        self.writes = _Lane(threads, "writes", wait_s=wait_s)
 
     async def run(self, request: Request, func: Callable[..., T], *args: object) -> T:
         """``func(*args)`` in a worker thread, in ``request``'s lane."""
-        if request.method in _READ_METHODS:
-            return await anyio.to_thread.run_sync(func, *args, limiter=self.reads)
+        lane = self.reads if request.method in _READ_METHODS else self.writes
+        return await lane.run(func, args)
+
+    def close(self) -> None:
+        """Stop the threads once the trips queued before are done (they start again on
+        the next trip)."""
+        self.reads.close()
+        self.writes.close()
+
+
+class _Trip:
+    """One call waiting for, or running in, a lane's thread."""
+
+    __slots__ = ("_unclaimed", "args", "context", "func", "future", "loop")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        func: Callable[..., Any],
+        args: tuple[object, ...],
+    ) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[Any] = loop.create_future()
+        self.context = contextvars.copy_context()
+        self.func = func
+        self.args = args
+        self._unclaimed = [True]
+
+    def claim(self) -> bool:
+        """True for the one caller that gets here first: the thread that would run the
+        trip, or the loop that gives up on it (``list.pop`` is one step for the
+        interpreter's lock, so the two never both win)."""
         try:
-            self.writes.acquire_nowait()  # a free thread: no timer to set (~3% of a create)
-        except anyio.WouldBlock:
-            try:
-                with anyio.fail_after(self.wait_s):
-                    await self.writes.acquire()
-            except TimeoutError:
-                raise PoolTimeout(f"no write turn of the API in {self.wait_s:g} s") from None
+            return self._unclaimed.pop()
+        except IndexError:
+            return False
+
+    def expire(self, wait_s: float, lane: str) -> None:
+        """On the loop: the trip waited ``wait_s`` for a thread; it will not run."""
+        if self.claim():
+            self.future.set_exception(
+                PoolTimeout(f"no {lane[:-1]} turn of the API in {wait_s:g} s")
+            )
+
+    def settle(self, result: object, error: BaseException | None) -> None:
+        """On the loop: the thread's answer (dropped when the request was cancelled)."""
+        if self.future.done():
+            return
+        if error is not None:
+            self.future.set_exception(error)
+        else:
+            self.future.set_result(result)
+
+
+class _Lane:
+    def __init__(self, threads: int, name: str, wait_s: float | None) -> None:
+        self.size = threads
+        self.name = name
+        self.wait_s = wait_s
+        self._trips: queue.SimpleQueue[_Trip | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._starting = threading.Lock()
+
+    async def run(self, func: Callable[..., T], args: tuple[object, ...]) -> T:
+        if len(self._threads) < self.size:
+            self._start()
+        trip = _Trip(asyncio.get_running_loop(), func, args)
+        timer = (
+            None
+            if self.wait_s is None
+            else trip.loop.call_later(self.wait_s, trip.expire, self.wait_s, self.name)
+        )
+        self._trips.put(trip)
         try:
-            return await anyio.to_thread.run_sync(func, *args, limiter=self._admitted)
+            return await trip.future  # type: ignore[no-any-return]
+        except asyncio.CancelledError:
+            # Not begun: it never will. Begun: it ends in its thread, unanswered.
+            trip.claim()
+            raise
         finally:
-            self.writes.release()
+            if timer is not None:
+                timer.cancel()
+
+    def close(self) -> None:
+        with self._starting:
+            for _ in self._threads:
+                self._trips.put(None)
+            self._threads = []
+
+    def _start(self) -> None:
+        with self._starting:
+            while len(self._threads) < self.size:
+                thread = threading.Thread(
+                    target=self._work,
+                    name=f"kontak-api-{self.name}-{len(self._threads) + 1}",
+                    daemon=True,
+                )
+                thread.start()
+                self._threads.append(thread)
+
+    def _work(self) -> None:
+        while (trip := self._trips.get()) is not None:
+            if not trip.claim():
+                continue  # given up while it waited
+            try:
+                result = trip.context.run(trip.func, *trip.args)
+            except BaseException as error:  # handed to the request
+                answer: tuple[object, BaseException | None] = (None, error)
+            else:
+                answer = (result, None)
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits for it
+                trip.loop.call_soon_threadsafe(trip.settle, *answer)
+            del trip, answer
 
 
 def one_trip(route: Callable[P, T]) -> Callable[P, Awaitable[T]]:
