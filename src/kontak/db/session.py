@@ -8,9 +8,9 @@ or ``write_session(...)``; reads stay deferred so they never wait for a long imp
 Writers also queue on a :class:`WriteLock` before ``BEGIN IMMEDIATE``: SQLite lets a
 waiting writer sleep in growing steps (its busy handler), so under concurrent writes the
 tail latency was the sleep, not the work (8 concurrent creates: p99 1.3 s). The lock hands
-the turn over at once between the threads of a process, and within a millisecond between
-the processes using one database file (server workers, a CLI import), or a tenth of the
-wait once it is long (at most 10 ms); SQLite's own waiting remains the backstop.
+the turn over at once between the threads of a process, and between the processes using
+one database file (server workers, a CLI import) as soon as the kernel wakes the waiter;
+SQLite's own waiting remains the backstop.
 """
 
 from __future__ import annotations
@@ -123,21 +123,22 @@ _WRITE_BINDS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDiction
 
 class WriteLock:
     """The turn to write one SQLite database: a thread lock, plus (for a file) an exclusive
-    ``flock`` of ``path`` that the other processes take too."""
+    ``flock`` of ``path`` that the other processes take too.
 
-    # Between tries for the file lock held by another process: 0.5 ms, growing with the
-    # wait (a tenth of it) up to 10 ms. A server process whose chore waited through a
-    # 1M-row import in another process tried 2,000 times a second: ~0.24 s of CPU, now
-    # ~0.03 s (the import's time: the same, three alternated pairs; creates at 32
-    # connections: the same). The growth adds at most a tenth of a long wait.
-    POLL_S = 0.0005
-    POLL_MAX_S = 0.01
+    A process that finds the file lock taken waits for it in the kernel (a thread of its
+    own blocked in ``flock``, see :class:`_FlockWaiter`), which wakes it when the holder
+    lets go. Before, it tried again every 0.5-10 ms: the holder's own next writer, already
+    awake, took the turn back in between, and at 32 concurrent creates on two server
+    processes one process's writes waited for the other's (p99 ~2.7x the median; with the
+    kernel's wake-up ~2x, docs/benchmarks.md, session 35). Waiting costs no CPU either:
+    the tries had cost a server process ~0.03 s of CPU through a 1M-row import."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._thread = threading.Lock()
         self._fd: int | None = None
         self._pid = 0
+        self._waiter: _FlockWaiter | None = None
 
     def acquire(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds; False when the turn did not come."""
@@ -148,18 +149,16 @@ class WriteLock:
             return True
         try:
             fd = self._file()
-            started = time.monotonic()
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    return True
-                except BlockingIOError:
-                    now = time.monotonic()
-                    if now >= deadline:
-                        self._thread.release()
-                        return False
-                    pause = self.POLL_S + (now - started) / 10
-                    time.sleep(min(pause, self.POLL_MAX_S, deadline - now))
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                pass
+            assert self._waiter is not None
+            if self._waiter.wait(deadline - time.monotonic()):
+                return True
+            self._thread.release()
+            return False
         except BaseException:
             self._thread.release()
             raise
@@ -173,8 +172,11 @@ class WriteLock:
 
     def close(self) -> None:
         if self._fd is not None and self._pid == os.getpid():
+            if self._waiter is not None:
+                self._waiter.stop()
             os.close(self._fd)
         self._fd = None
+        self._waiter = None
 
     def __del__(self) -> None:
         self.close()
@@ -186,7 +188,64 @@ class WriteLock:
             assert self.path is not None
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             self._pid = os.getpid()
+            self._waiter = _FlockWaiter(self._fd)
         return self._fd
+
+
+class _FlockWaiter:
+    """A thread that waits in a blocking ``flock`` for the one thread of the process that
+    wants the file lock (the others wait for :class:`WriteLock`'s thread lock), so that
+    the wait can end at a deadline: a blocked ``flock`` cannot be interrupted. A turn that
+    comes after its asker gave up is handed back at once. The lock belongs to the open
+    file, so the asker holds it whichever thread took it. Started at the first wait."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._changed = threading.Condition()
+        self._wanted = False
+        self._granted = False
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    def wait(self, timeout: float) -> bool:
+        """The file lock, within ``timeout`` seconds; False when it did not come."""
+        with self._changed:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="kontak-write-turn", daemon=True
+                )
+                self._thread.start()
+            self._granted = False
+            self._wanted = True
+            self._changed.notify_all()
+            self._changed.wait_for(lambda: self._granted, max(timeout, 0))
+            granted = self._granted
+            self._wanted = self._granted = False
+            return granted
+
+    def stop(self) -> None:
+        with self._changed:
+            self._stopped = True
+            self._changed.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._wanted or self._stopped)
+                if self._stopped:
+                    return
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)  # the interpreter's lock let go
+            except OSError:
+                log.exception("waiting for the write turn's file lock failed")
+                time.sleep(0.01)  # the asker waits to its deadline; try again
+                continue
+            with self._changed:
+                if self._wanted and not self._stopped:
+                    self._wanted, self._granted = False, True
+                    self._changed.notify_all()
+                    continue
+            fcntl.flock(self._fd, fcntl.LOCK_UN)  # its asker gave up meanwhile
 
 
 def dispose(engine: Engine) -> None:
