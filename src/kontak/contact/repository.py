@@ -25,7 +25,6 @@ from sqlalchemy import (
     exists,
     false,
     func,
-    insert,
     literal_column,
     null,
     or_,
@@ -45,6 +44,7 @@ from sqlalchemy.orm import QueryableAttribute, Session, aliased, selectinload
 from sqlalchemy.sql import Executable
 
 from kontak.db import search_index
+from kontak.db.driver import insert_rows
 from kontak.db.models import Contact, ContactTag, SocialAccount, Tag
 from kontak.db.session import UNICODE_LOWER
 from kontak.errors import ConflictItem
@@ -1002,31 +1002,31 @@ def link_tags(
     session: Session, organization_id: str, contact_id: str, tag_ids: Sequence[str]
 ) -> None:
     """Link a contact that has none of them to the tags ``tag_ids``."""
-    if tag_ids:
-        session.execute(
-            _INSERT_LINK,
-            [
-                {"contact_id": contact_id, "tag_id": t, "organization_id": organization_id}
-                for t in dict.fromkeys(tag_ids)
-            ],
-        )
+    insert_rows(
+        session,
+        _LINKS,
+        [
+            {"contact_id": contact_id, "tag_id": t, "organization_id": organization_id}
+            for t in dict.fromkeys(tag_ids)
+        ],
+    )
 
 
-# Core inserts into the tables, composed once: a new contact needs nothing of the ORM's
-# unit of work, which cost ~0.35 ms a create more than these (docs/benchmarks.md, session 8).
-_INSERT_CONTACT = insert(cast(Table, Contact.__table__))
-_INSERT_SOCIAL = insert(cast(Table, SocialAccount.__table__))
-_INSERT_LINK = insert(cast(Table, ContactTag.__table__))
+# A new contact needs nothing of the ORM's unit of work, which cost ~0.35 ms a create more
+# than Core inserts (docs/benchmarks.md, session 8), nor of Core's execution, ~12% of a
+# create's CPU more than the driver's cursor (session 35; kontak.db.driver).
+_CONTACTS = cast(Table, Contact.__table__)
+_SOCIAL_ACCOUNTS = cast(Table, SocialAccount.__table__)
+_LINKS = cast(Table, ContactTag.__table__)
 
 
 def insert_new(
     session: Session, contact: dict[str, Any], social_accounts: Sequence[dict[str, Any]]
 ) -> None:
-    """A new contact (its columns; Python defaults fill the rest) and its social accounts.
-    A unique index that refuses either raises ``IntegrityError``."""
-    session.execute(_INSERT_CONTACT, contact)
-    if social_accounts:
-        session.execute(_INSERT_SOCIAL, list(social_accounts))
+    """A new contact and its social accounts, every column given. A unique index that
+    refuses either raises ``IntegrityError``."""
+    insert_rows(session, _CONTACTS, [contact])
+    insert_rows(session, _SOCIAL_ACCOUNTS, social_accounts)
 
 
 def add(session: Session, contact: Contact) -> None:
