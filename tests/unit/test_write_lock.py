@@ -305,3 +305,28 @@ def test_a_process_waiting_for_the_file_lock_gets_it_between_anothers_writes(
         lock.close()
     assert busy.returncode == 0
     assert max(waits) < 0.2, waits  # at most a turn or two of the other process's (20 ms)
+
+
+def test_the_turn_passes_at_commit_before_the_connection_goes_back(tmp_path: Path) -> None:
+    # The session's and the pool's bookkeeping after a COMMIT (~0.05 ms a create) was held
+    # inside the turn that every writer of every process waits for. Two engines on one
+    # file stand for two processes: each has its own lock file handle.
+    first = _engine_with_table(tmp_path, "x INTEGER", busy_timeout_s=5)
+    second = make_engine(str(first.url), busy_timeout_s=5)
+    try:
+        with first.connect().execution_options(**{WRITE_OPTION: True}) as conn:
+            conn.begin()
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+            conn.commit()  # the connection is still checked out
+            started = time.monotonic()
+            with session_scope(make_sessionmaker(second), write=True) as session:
+                session.execute(text("INSERT INTO t VALUES (2)"))
+            assert time.monotonic() - started < 1  # held to the return: 5 s, the timeout
+            conn.begin()  # and the first takes the turn again for its next write
+            conn.execute(text("INSERT INTO t VALUES (3)"))
+            conn.rollback()
+        with second.connect() as conn:
+            assert conn.execute(text("SELECT x FROM t ORDER BY x")).scalars().all() == [1, 2]
+    finally:
+        dispose(first)
+        dispose(second)

@@ -19,6 +19,7 @@ import fcntl
 import logging
 import os
 import select
+import sqlite3
 import threading
 import time
 import weakref
@@ -35,7 +36,6 @@ from sqlalchemy.orm import Session, sessionmaker
 log = logging.getLogger(__name__)
 
 WRITE_OPTION = "kontak_write"
-_HOLDS_LOCK = "kontak_holds_write_lock"
 
 # SQLite's default page cache is 2 MiB per connection. At a million contacts every ~15th
 # single create makes FTS5 merge its newest index segments, and that merge read tens of MiB
@@ -273,9 +273,14 @@ def _sqlite_engine(
 ) -> Engine:
     engine = create_engine(
         url,
-        connect_args={"timeout": busy_timeout_s, "check_same_thread": False},
+        connect_args={
+            "timeout": busy_timeout_s,
+            "check_same_thread": False,
+            "factory": _SQLiteConnection,
+        },
         **kwargs,
     )
+    dialect = engine.dialect
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -295,45 +300,74 @@ def _sqlite_engine(
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        raw: _SQLiteConnection = conn.connection.dbapi_connection  # type: ignore[assignment]
         if not conn.get_execution_options().get(WRITE_OPTION, False):
-            conn.exec_driver_sql("BEGIN")
-            _fresh_schema(conn)
+            _begin(raw, "BEGIN")
             return
-        if not conn.info.get(_HOLDS_LOCK):
+        if not raw.holds_turn:
             # Bounded: should a thread ever hold it too long, SQLite's waiting takes over.
-            conn.info[_HOLDS_LOCK] = write_lock.acquire(timeout=busy_timeout_s)
+            raw.holds_turn = write_lock.acquire(timeout=busy_timeout_s)
         try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-            _fresh_schema(conn)
+            _begin(raw, "BEGIN IMMEDIATE")
         except BaseException:
-            _release(conn.info)
+            _release(raw)
             raise
 
-    def _fresh_schema(conn: Connection) -> None:
-        # Another connection may have changed the schema since this one last read it (an
-        # import sets the search triggers aside inside its transaction). SQLite 3.40 then
-        # fails the first DELETE with foreign-key actions ("no such table: contact") where
-        # any other statement re-reads the schema; this read makes it re-read first
-        # (~2 µs when nothing changed). tests/unit/test_schema_changes.py
-        conn.connection.dbapi_connection.execute(  # type: ignore[union-attr]
-            "SELECT 1 FROM sqlite_master LIMIT 1"
-        ).fetchall()
+    def _begin(raw: _SQLiteConnection, statement: str) -> None:
+        # On the driver: through SQLAlchemy's exec_driver_sql the BEGIN cost a create ~3% of
+        # its CPU, inside the write turn (docs/benchmarks.md, session 35).
+        try:
+            raw.execute(statement)
+            # Another connection may have changed the schema since this one last read it
+            # (an import sets the search triggers aside inside its transaction). SQLite
+            # 3.40 then fails the first DELETE with foreign-key actions ("no such table:
+            # contact") where any other statement re-reads the schema; this read makes it
+            # re-read first (~2 µs when nothing changed). tests/unit/test_schema_changes.py
+            raw.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        except sqlite3.Error as error:
+            raise exc.DBAPIError.instance(statement, None, error, sqlite3.Error) from error
 
-    def _release(info: dict[str, Any]) -> None:
-        if info.pop(_HOLDS_LOCK, False):
+    def _release(raw: _SQLiteConnection) -> None:
+        if raw.holds_turn:
+            raw.holds_turn = False
             write_lock.release()
 
-    # The turn passes when the connection goes back to the pool (after its commit or
-    # rollback), or when the connection is thrown away.
+    # The turn passes as soon as the transaction's COMMIT or ROLLBACK is done, before the
+    # session's and the pool's bookkeeping (~0.05 ms a create that other writers, in every
+    # process, waited through), or when the connection is thrown away.
+    # (SQLAlchemy hands these the pool's proxy of the driver's connection.)
+    def _do_commit(proxy: Any) -> None:
+        try:
+            proxy.commit()
+        finally:
+            _release(proxy.dbapi_connection)
+
+    def _do_rollback(proxy: Any) -> None:
+        try:
+            proxy.rollback()
+        finally:
+            _release(proxy.dbapi_connection)
+
+    dialect.do_commit = _do_commit  # type: ignore[method-assign,assignment]
+    dialect.do_rollback = _do_rollback  # type: ignore[method-assign,assignment]
+
     @event.listens_for(engine, "checkin")
-    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
-        _release(record.info)
+    def _on_checkin(dbapi_connection: Any, _record: Any) -> None:
+        if dbapi_connection is not None:
+            _release(dbapi_connection)
 
     @event.listens_for(engine, "invalidate")
-    def _on_invalidate(_dbapi_connection: Any, record: Any, _exc: Any) -> None:
-        _release(record.info)
+    def _on_invalidate(dbapi_connection: Any, _record: Any, _exc: Any) -> None:
+        if dbapi_connection is not None:
+            _release(dbapi_connection)
 
     return engine
+
+
+class _SQLiteConnection(sqlite3.Connection):
+    """The driver's connection, knowing whether it holds its engine's write turn."""
+
+    holds_turn = False
 
 
 def _postgresql_engine(url: str, **kwargs: Any) -> Engine:
