@@ -330,3 +330,39 @@ def test_the_turn_passes_at_commit_before_the_connection_goes_back(tmp_path: Pat
     finally:
         dispose(first)
         dispose(second)
+
+
+def test_a_turn_that_comes_after_its_asker_gave_up_is_not_given_back_under_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An asker gives up while its process's waiting thread is blocked in flock. When the
+    # lock comes, that thread hands it back; the lock belongs to the open file, so a
+    # second asker whose quick try (LOCK_NB on the same file) succeeded meanwhile held
+    # nothing once it was handed back, and a third process got in beside it.
+    import fcntl
+
+    from kontak.db.session import WriteLock
+
+    real = fcntl.flock
+
+    def deciding_slowly(fd: int, operation: int) -> None:
+        real(fd, operation)
+        if operation == fcntl.LOCK_EX and threading.current_thread().name == "kontak-write-turn":
+            time.sleep(0.3)  # has the lock; decides what to do with it a little later
+
+    monkeypatch.setattr(fcntl, "flock", deciding_slowly)
+    path = tmp_path / "db-writelock"
+    other, ours, third = WriteLock(path), WriteLock(path), WriteLock(path)  # three processes
+    try:
+        assert other.acquire(timeout=5)
+        assert not ours.acquire(timeout=0.1)  # gives up; its waiting thread stays in flock
+        other.release()
+        time.sleep(0.1)  # that thread has the lock now, and decides in 0.2 s
+        assert ours.acquire(timeout=5)
+        try:
+            assert not third.acquire(timeout=0.6)  # ours holds the file lock
+        finally:
+            ours.release()
+    finally:
+        for lock in (other, ours, third):
+            lock.close()

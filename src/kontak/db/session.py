@@ -15,6 +15,7 @@ SQLite's own waiting remains the backstop.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -148,14 +149,9 @@ class WriteLock:
         if self.path is None:
             return True
         try:
-            fd = self._file()
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except BlockingIOError:
-                pass
+            self._file()
             assert self._waiter is not None
-            if self._waiter.wait(deadline - time.monotonic()):
+            if self._waiter.take_now() or self._waiter.wait(deadline - time.monotonic()):
                 return True
             self._thread.release()
             return False
@@ -205,7 +201,21 @@ class _FlockWaiter:
         self._wanted = False
         self._granted = False
         self._stopped = False
+        self._in_flock = False  # its thread waits in flock, or has the lock to hand on
         self._thread: threading.Thread | None = None
+
+    def take_now(self) -> bool:
+        """The file lock if it is free now. Not tried while the thread waits in ``flock``
+        for an asker that gave up: it may get the lock and hand it back any moment, and
+        the lock belongs to the open file, so it would hand back this one too."""
+        with self._changed:
+            if self._in_flock:
+                return False
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            return True
 
     def wait(self, timeout: float) -> bool:
         """The file lock, within ``timeout`` seconds; False when it did not come."""
@@ -234,18 +244,26 @@ class _FlockWaiter:
                 self._changed.wait_for(lambda: self._wanted or self._stopped)
                 if self._stopped:
                     return
+                self._in_flock = True
             try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX)  # the interpreter's lock let go
-            except OSError:
-                log.exception("waiting for the write turn's file lock failed")
-                time.sleep(0.01)  # the asker waits to its deadline; try again
-                continue
-            with self._changed:
-                if self._wanted and not self._stopped:
-                    self._wanted, self._granted = False, True
-                    self._changed.notify_all()
+                try:
+                    fcntl.flock(self._fd, fcntl.LOCK_EX)  # the interpreter's lock let go
+                except OSError:
+                    if self._stopped:
+                        return  # the file was closed under it
+                    log.exception("waiting for the write turn's file lock failed")
+                    time.sleep(0.01)  # the asker waits to its deadline; try again
                     continue
-            fcntl.flock(self._fd, fcntl.LOCK_UN)  # its asker gave up meanwhile
+                with self._changed:
+                    if self._wanted and not self._stopped:
+                        self._wanted, self._granted = False, True
+                        self._changed.notify_all()
+                    else:  # its asker gave up meanwhile (or the file is being closed)
+                        with contextlib.suppress(OSError):
+                            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            finally:
+                with self._changed:
+                    self._in_flock = False
 
 
 def dispose(engine: Engine) -> None:
