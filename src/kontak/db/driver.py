@@ -59,16 +59,17 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     """``rows`` (every column of ``table`` each) inserted in ``session``'s transaction."""
     if not rows:
         return
-    connection = session.connection()  # the session's transaction, and its write turn
-    dialect = connection.dialect
+    dialect = session.get_bind().dialect
     statement = compiled_insert(dialect, table)
+    # Converted before the first statement of a write session takes SQLite's write turn.
+    values: Any = [statement.parameters(row) for row in rows]
+    connection = session.connection()  # the session's transaction, and its write turn
     cursor = connection.connection.cursor()
     try:
-        if len(rows) == 1:
-            cursor.execute(statement.sql, statement.parameters(rows[0]))
+        if len(values) == 1:
+            cursor.execute(statement.sql, values[0])
         else:
-            many: Any = [statement.parameters(row) for row in rows]
-            cursor.executemany(statement.sql, many)
+            cursor.executemany(statement.sql, values)
     except dialect.loaded_dbapi.Error as error:
         raise exc.DBAPIError.instance(
             statement.sql, None, error, dialect.loaded_dbapi.Error
