@@ -131,7 +131,7 @@ class WriteLock:
     lets go. Before, it tried again every 0.5-10 ms: the holder's own next writer, already
     awake, took the turn back in between, and at 32 concurrent creates on two server
     processes one process's writes waited for the other's (p99 ~2.7x the median; with the
-    kernel's wake-up ~2x, docs/benchmarks.md, session 35). Waiting costs no CPU either:
+    kernel's wake-up ~2.2x, docs/benchmarks.md, session 35). Waiting costs no CPU either:
     the tries had cost a server process ~0.03 s of CPU through a 1M-row import."""
 
     def __init__(self, path: Path | None) -> None:
@@ -345,8 +345,8 @@ def _sqlite_engine(
         except sqlite3.Error as error:
             raise exc.DBAPIError.instance(statement, None, error, sqlite3.Error) from error
 
-    def _release(raw: _SQLiteConnection) -> None:
-        if raw.holds_turn:
+    def _release(raw: _SQLiteConnection | None) -> None:
+        if raw is not None and raw.holds_turn:
             raw.holds_turn = False
             write_lock.release()
 
@@ -358,26 +358,24 @@ def _sqlite_engine(
         try:
             proxy.commit()
         finally:
-            _release(proxy.dbapi_connection)
+            _release(getattr(proxy, "dbapi_connection", proxy))
 
     def _do_rollback(proxy: Any) -> None:
         try:
             proxy.rollback()
         finally:
-            _release(proxy.dbapi_connection)
+            _release(getattr(proxy, "dbapi_connection", proxy))
 
     dialect.do_commit = _do_commit  # type: ignore[method-assign,assignment]
     dialect.do_rollback = _do_rollback  # type: ignore[method-assign,assignment]
 
     @event.listens_for(engine, "checkin")
     def _on_checkin(dbapi_connection: Any, _record: Any) -> None:
-        if dbapi_connection is not None:
-            _release(dbapi_connection)
+        _release(dbapi_connection)
 
     @event.listens_for(engine, "invalidate")
     def _on_invalidate(dbapi_connection: Any, _record: Any, _exc: Any) -> None:
-        if dbapi_connection is not None:
-            _release(dbapi_connection)
+        _release(dbapi_connection)
 
     return engine
 
