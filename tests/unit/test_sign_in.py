@@ -44,6 +44,31 @@ def test_the_token_owner_is_read_whole_and_detached(
         assert session.merge(org, load=False).slug == "acme"
 
 
+def test_the_token_owner_is_made_once_while_its_row_stays_the_same(
+    engine: Engine, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    member = make_member(sessions, "agent@acme.co.id", org="acme", role="agent")
+    other = make_member(sessions, "boss@other.co.id", org="other", role="admin")
+    first = repository.get_token_owner(engine, hash_token(member.token))
+    again = repository.get_token_owner(engine, hash_token(member.token))
+    assert first is not None
+    assert again is not None
+    assert again[0] is first[0]  # reused: making them cost ~4% of a create
+    assert again[1] is first[1]
+    with session_scope(sessions, write=True) as session:  # any column of either changes
+        session.execute(text("UPDATE organization SET name = 'Acme Baru' WHERE slug = 'acme'"))
+    changed = repository.get_token_owner(engine, hash_token(member.token))
+    assert changed is not None
+    assert changed[1] is not first[1]
+    assert changed[1].name == "Acme Baru"
+    assert first[1].name != "Acme Baru"  # the objects handed out before are left as they were
+    monkeypatch.setattr(repository, "OWNERS_KEPT", 1)  # a bounded number kept
+    owner = repository.get_token_owner(engine, hash_token(other.token))
+    assert owner is not None
+    assert owner[1].slug == "other"
+    assert len(repository._OWNERS) == 1
+
+
 def test_a_single_read_leaves_no_transaction_open_and_waits_for_no_writer(
     engine: Engine, sessions: sessionmaker[Session]
 ) -> None:

@@ -47,15 +47,31 @@ def get_token_owner(engine: Engine, token_hash: str) -> tuple[User, Organization
         row = cursor.fetchone()
     if row is None:
         return None
-    values = [
-        value if process is None else process(value)
-        for process, value in zip(query.processors, row, strict=True)
-    ]
-    split = len(query.user_keys)
-    return (
-        _detached(User, query.user_keys, values[:split]),
-        _detached(Organization, query.org_keys, values[split:]),
-    )
+    row = tuple(row)
+    owner = _OWNERS.get(row)
+    if owner is None:
+        values = [
+            value if process is None else process(value)
+            for process, value in zip(query.processors, row, strict=True)
+        ]
+        split = len(query.user_keys)
+        owner = (
+            _detached(User, query.user_keys, values[:split]),
+            _detached(Organization, query.org_keys, values[split:]),
+        )
+        if len(_OWNERS) >= OWNERS_KEPT:
+            _OWNERS.clear()
+        _OWNERS[row] = owner
+    return owner
+
+
+# The user and organization last made from each row of the sign-in's statement, reused
+# while the row (every column of both) stays the same: making them cost ~4% of a create's
+# CPU (docs/benchmarks.md, session 35). Any change to either, its role, its password, the
+# organization's custom fields' version, gives another row. The objects are detached and
+# read only: no request changes them (kontak.web.deps.transaction), so threads share them.
+OWNERS_KEPT = 1024
+_OWNERS: dict[tuple[Any, ...], tuple[User, Organization]] = {}
 
 
 @dataclass(frozen=True, slots=True)
