@@ -5,7 +5,8 @@ give connections TCP_NODELAY, a burst of connections is spread over the processe
 second server on the same port is refused. By default it serves with a process per core
 (up to 4), which started on a new data folder all sign sessions with one key. Its supervisor starts
 again a process that dies, ends the server when they cannot start, and when it is killed
-leaves none serving."""
+leaves none serving. Processes killed while many clients create lose no create they
+answered and leave the write turn free."""
 
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from sqlalchemy import text
 
 from kontak.cli.main import START_UP_S, _listening_socket
 from kontak.config import Settings
+from kontak.db.session import make_engine
 from tests.conftest import count_contacts
 from tests.factories import Member
 from tests.faults.test_import_faults import env_for, processes_under, server
@@ -247,3 +250,76 @@ def test_a_killed_supervisor_leaves_no_server_process_holding_the_port(
             time.sleep(0.1)
         with pytest.raises(httpx2.TransportError):
             httpx2.get(f"{base}/api/v1/health", timeout=2)
+
+
+def _stored_phones(settings: Settings) -> list[str]:
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(text("SELECT phone FROM contact")).scalars())
+    finally:
+        engine.dispose()
+
+
+def test_server_processes_killed_while_creating_lose_no_answered_create_and_free_the_turn(
+    settings: Settings, admin: Member
+) -> None:
+    # Both processes are killed in turn while eight clients create without pause, so each
+    # dies holding the database's write turn (SQLite: the lock file's flock; PostgreSQL: an
+    # open transaction), waiting for it, or between two creates. A create it answered
+    # must be stored, once; one cut off may or may not be; and the processes left, the
+    # replacements with them, must go on writing (the turn is not left held by the dead).
+    answered: list[tuple[str, float]] = []
+    cut_off: list[str] = []
+    other: list[int] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(me: int) -> None:
+        n = 0
+        http = httpx2.Client(base_url=base, headers=admin.headers, timeout=30)
+        while not stop.is_set():
+            phone = f"0812{me + 30:02d}{n:06d}"
+            n += 1
+            try:
+                created = http.post(
+                    "/api/v1/contacts", json={"name": f"K {me} {n}", "phone": phone}
+                )
+            except httpx2.TransportError:  # its process died: the create's fate is unknown
+                with lock:
+                    cut_off.append(phone)
+                http.close()
+                http = httpx2.Client(base_url=base, headers=admin.headers, timeout=30)
+                continue
+            with lock:
+                if created.status_code == 201:
+                    answered.append((phone, time.monotonic()))
+                else:
+                    other.append(created.status_code)
+        http.close()
+
+    with server(settings, processes=2) as (process, base):
+        first = _server_processes(process.pid)
+        assert len(first) == 2
+        time.sleep(START_UP_S + 0.5)  # past starting: one that dies now is replaced
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        kills = []
+        for victim in sorted(first):
+            time.sleep(1.0)
+            os.kill(victim, signal.SIGKILL)
+            kills.append(time.monotonic())
+        time.sleep(3.0)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        assert len(_server_processes(process.pid)) == 2
+
+    assert other == []
+    assert any(at > kills[-1] + 1.0 for _phone, at in answered), "no write after the kills"
+    stored = _stored_phones(settings)
+    assert len(stored) == len(set(stored)), "a contact stored twice"
+    written = {f"+62{phone[1:]}" for phone, _at in answered}
+    assert written <= set(stored), written - set(stored)  # every answered create kept
+    assert set(stored) <= written | {f"+62{phone[1:]}" for phone in cut_off}
