@@ -7,6 +7,7 @@ import base64
 import os
 import time
 from collections.abc import Iterator
+from typing import Final
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -40,7 +41,7 @@ def sequence_from(value: int) -> Iterator[str]:
         high, first = high + 1, 0
 
 
-_PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]
+_PAIRS: Final = [a + b for a in _CROCKFORD for b in _CROCKFORD]
 _FROM_BASE32 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, Final
 
 EMPTY_MARKERS = frozenset({"null", "n/a", "na", "-", "none", "#n/a", "nil"})
 # Excel error values that calamine hands back as text; they carry no data.
@@ -12,8 +12,8 @@ ERROR_VALUES = frozenset(
 )
 
 
-EMPTY_CELLS = EMPTY_MARKERS | ERROR_VALUES  # what an empty cell may say instead
-LONGEST_EMPTY = max(len(m) for m in EMPTY_CELLS)
+EMPTY_CELLS: Final = EMPTY_MARKERS | ERROR_VALUES  # what an empty cell may say instead
+LONGEST_EMPTY: Final = max(len(m) for m in EMPTY_CELLS)
 
 
 def cell_text(value: Any) -> str:

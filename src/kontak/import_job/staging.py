@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from kontak.files.cells import cell_text
 from kontak.import_job.checks import RowChecker, RowError
@@ -37,14 +37,14 @@ CREATE TABLE matched (
     row INTEGER PRIMARY KEY, contact_id TEXT NOT NULL, ambiguous INTEGER NOT NULL
 );
 """
-BATCH = 5000
+BATCH: Final = 5000
 # One encoder, built once: json.dumps() re-creates it (and checks its options) every call.
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_dumps: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 # Rows per INSERT statement of the staging writes (below SQLite's oldest limit of 999
 # variables for the widest table, 12 columns).
-ROWS_PER_INSERT = 64
+ROWS_PER_INSERT: Final = 64
 
 
 def _insert(db: sqlite3.Connection, table: str, width: int, rows: list[tuple[Any, ...]]) -> None:
