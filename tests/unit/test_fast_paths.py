@@ -223,6 +223,31 @@ def test_property_email_fast_path_never_disagrees(text: str) -> None:
         assert fast == slow_email(text)
 
 
+def test_email_fast_path_gives_the_same_answers_from_its_remembered_domains() -> None:
+    """Each domain is checked once and remembered: a second pass over the corpus (every
+    domain now remembered, invalid ones as None) answers exactly as the first did and as
+    email-validator does, and the memory stops growing at its bound."""
+    normalize._domains.clear()
+    try:
+        corpus = email_corpus()
+        first = [email_fast(text) for text in corpus]
+        assert normalize._domains, "the corpus' domains were remembered"
+        assert None in normalize._domains.values(), "and the invalid ones too"
+        assert [email_fast(text) for text in corpus] == first
+        # The same domain written in other cases is its own entry, lower-cased alike.
+        assert email_fast("budi@Contoh.CO.id") == "budi@contoh.co.id"
+        assert email_fast("siti@CONTOH.co.ID") == "siti@contoh.co.id"
+        assert email_fast("budi@contoh.test") is None  # special-use, remembered as such
+        assert email_fast("siti@contoh.test") is None
+        for i in range(normalize.DOMAINS_REMEMBERED + 500):
+            assert email_fast(f"a@d{i}.example.co.id") == f"a@d{i}.example.co.id"
+        assert len(normalize._domains) == normalize.DOMAINS_REMEMBERED
+        assert email_fast("a@D5000.example.co.id") == "a@d5000.example.co.id"  # unremembered
+        assert email_fast("a@-bad.co.id") is None
+    finally:
+        normalize._domains.clear()
+
+
 def test_realistic_values_take_the_fast_paths() -> None:
     from benchmarks.generate import rows
 

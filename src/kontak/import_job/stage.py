@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kontak import sqlite_config
 from kontak.children import die_with_parent
 from kontak.custom_field.values import FieldSpec
 from kontak.files.csv_reader import read_csv
@@ -412,6 +413,8 @@ def main(argv: list[str]) -> int:
     die_with_parent()
     _quiet_collector()
     sys.stderr.write(f"parser: {'compiled' if is_compiled() else 'plain Python'}\n")
+    statistics = "off" if sqlite_config.memory_statistics_off else "on"
+    sys.stderr.write(f"SQLite memory statistics: {statistics}\n")
     spec = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
     _cap_memory(int(spec.get("memory_limit_mb", 0)))
     try:
