@@ -141,6 +141,45 @@ def test_xlsx_template_has_text_phone_dropdown_and_instructions(
     assert stored["custom_fields"] == {"tier": "Gold"}
 
 
+def test_a_workbooks_phone_numbers_are_checked_and_reported_as_the_user_typed_them(
+    api: TestClient,
+) -> None:
+    # Excel keeps a phone typed as digits as a number (the leading 0 dropped). Such rows
+    # take the import's fast path: the same contact, and the report shows the cell as
+    # Excel shows it (81234567890, not 81234567890.0).
+    header = ["name", "email", "phone", "channel", "tags"]
+    twins = xlsx_bytes(
+        [
+            header,
+            ["Budi", "budi@contoh.id", 81234567890, "wa", "vip"],
+            ["Cici", "cici@contoh.id", 6281300000001, "email", ""],
+            ["Budi lagi", "", "0812-3456-7890", "", ""],
+        ]
+    )
+    job = run_import(api, twins, "twins.xlsx")
+    assert job["status"] == "rejected", job
+    group = api.get(f"/api/v1/imports/{job['id']}/duplicates").json()["in_file"][0]
+    assert (group["key"], group["value"]) == ("phone", "+6281234567890")
+    assert [(r["row"], r["cells"]["phone"]) for r in group["rows"]] == [
+        (2, "81234567890"),
+        (4, "0812-3456-7890"),
+    ]
+
+    fixed = xlsx_bytes(
+        [
+            header,
+            ["Budi", "budi@contoh.id", 81234567890, "wa", "vip"],
+            ["Cici", "cici@contoh.id", 6281300000001, "email", ""],
+        ]
+    )
+    job = run_import(api, fixed, "fixed.xlsx")
+    assert job["status"] == "completed", job
+    stored = {c["name"]: c for c in contacts(api)}
+    assert (stored["Budi"]["phone"], stored["Budi"]["channel"]) == ("+6281234567890", "whatsapp")
+    assert stored["Budi"]["tags"] == ["vip"]
+    assert stored["Cici"]["phone"] == "+6281300000001"
+
+
 def test_invalid_rows_are_reported_with_spreadsheet_rows_and_columns(api: TestClient) -> None:
     data = csv_bytes(
         [

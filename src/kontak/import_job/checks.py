@@ -120,10 +120,39 @@ class RowChecker:
 
     def check(self, row: int, cells: list[Any]) -> CheckedRow:
         """The row's normalized values and every problem found in it."""
+        fast = self.fast(cells)
+        if fast is not None:
+            return CheckedRow(row, fast[0], [])
+        return self.check_any(row, cells)
+
+    def fast(self, cells: list[Any]) -> tuple[dict[str, Any], list[Any]] | None:
+        """:meth:`plain`'s values and the cells they came from, as text; for a row of
+        text cells, or of text cells and a phone that a workbook holds as a number (Excel
+        keeps ``6281234567890`` typed in a cell as one). None: ask :meth:`check_any`."""
         values = self.plain(cells)
         if values is not None:
-            return CheckedRow(row, values, [])
-        return self.check_any(row, cells)
+            return values, cells
+        texts = self.with_phone_as_text(cells)
+        if texts is None:
+            return None
+        values = self.plain(texts)
+        return None if values is None else (values, texts)
+
+    def with_phone_as_text(self, cells: list[Any]) -> list[Any] | None:
+        """``cells`` with the phone cell, a whole number below 10^15, written as
+        ``cell_text`` shows it (``6281234567890``), which is also the text that
+        ``normalize_phone`` reads such a number as; None when the phone cell is not
+        such a number. Other cells are left as they are (a name ``123.0`` reads as
+        ``123.0``, not as ``cell_text``'s ``123``: only the phone's two readings agree)."""
+        col = self._phone_at
+        if col < 0 or col >= len(cells):
+            return None
+        phone = cells[col]
+        if not isinstance(phone, float) or not phone.is_integer() or not 0 <= phone < 1e15:
+            return None
+        texts = list(cells)
+        texts[col] = str(int(phone))
+        return texts
 
     def plain(self, cells: list[Any]) -> dict[str, Any] | None:
         """The values of a valid row written the common way (printable ASCII text, numbers

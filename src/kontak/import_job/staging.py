@@ -136,10 +136,12 @@ def prepare(
     come from ``ids``, one a row."""
     out = []
     for row, cells in chunk:
-        values = checker.plain(cells)  # RowChecker.check, its fast path first
-        if values is not None:
-            # The fast path takes text cells only and changes none: no copies needed.
-            out.append(records(row, values, (), cells, next(ids), social_ids, printable=True))
+        fast = checker.fast(cells)  # RowChecker.check, its fast path first
+        if fast is not None:
+            # The fast path takes printable text cells only and changes none: no copies
+            # needed (a workbook's number in the phone column comes back as text).
+            values, texts = fast
+            out.append(records(row, values, (), texts, next(ids), social_ids, printable=True))
             continue
         checked = checker.check_any(row, list(cells))
         texts = [c if isinstance(c, str) else cell_text(c) for c in cells]
