@@ -192,19 +192,19 @@ def test_workbook_phone_numbers_take_the_fast_path_and_agree() -> None:
         digits = re.sub(r"\D", "", cells[2])
         # "0812…" typed: Excel drops the 0; one in ten an odd number.
         number = rng.choice(odd) if rng.random() < 0.1 else float(digits.lstrip("0") or "0")
-        cells = [*cells[:2], number, *cells[3:]]
+        book: list[Any] = [*cells[:2], number, *cells[3:]]
         if rng.random() < 0.05:
-            cells[4] = 12.0  # another number: the general way
-        fast = check.fast(list(cells))
-        slow = check.check_any(n, list(cells))
+            book[4] = 12.0  # another number: the general way
+        fast = check.fast(list(book))
+        slow = check.check_any(n, list(book))
         if fast is None:
             continue
         taken += 1
         values, texts = fast
-        assert slow.errors == [], (cells, slow.errors)
-        assert values == slow.values, cells
-        assert texts == [cell_text(c) for c in cells]
-        assert check.check(n, list(cells)).values == slow.values
+        assert slow.errors == [], (book, slow.errors)
+        assert values == slow.values, book
+        assert texts == [cell_text(c) for c in book]
+        assert check.check(n, list(book)).values == slow.values
     # Left to the general check: the odd numbers, the rows with another number, and
     # "+62 (0)8…" as digits (62081…, which only libphonenumber reads): ~25%.
     assert 0.7 * len(sample) < taken < 0.8 * len(sample)
