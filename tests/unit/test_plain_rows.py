@@ -16,14 +16,14 @@ from benchmarks.generate import HEADER, rows
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from kontak.contact.normalize import phone_fast
+from kontak.contact.normalize import PLATFORMS, normalize_handle, phone_fast
 from kontak.custom_field.values import FieldSpec
 from kontak.files.cells import cell_text
 from kontak.files.csv_reader import read_csv
 from kontak.files.errors import FileRejected
 from kontak.files.headers import map_headers
 from kontak.files.table import Limits
-from kontak.import_job.checks import RowChecker, plain_phone_digits
+from kontak.import_job.checks import RowChecker, plain_handle, plain_phone_digits
 
 REALWORLD = Path(__file__).resolve().parents[3] / "shared" / "realworld"
 
@@ -208,6 +208,20 @@ def test_workbook_phone_numbers_take_the_fast_path_and_agree() -> None:
     # Left to the general check: the odd numbers, the rows with another number, and
     # "+62 (0)8…" as digits (62081…, which only libphonenumber reads): ~25%.
     assert 0.7 * len(sample) < taken < 0.8 * len(sample)
+
+
+@given(
+    st.from_regex(r" ?@{0,2}[A-Za-z0-9._\-]{0,12}(/[a-z]*)? ?", fullmatch=True)
+    | st.sampled_from(["www.budi", "WWW.budi.id", "@www.budi", "http://x", "x" * 101, "..."])
+    | st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=16)
+    | st.text(max_size=8)
+)
+def test_plain_handles_are_what_normalize_handle_makes_of_them(part: str) -> None:
+    handle = plain_handle(part)
+    if handle is None:
+        return
+    for platform in PLATFORMS:
+        assert normalize_handle(platform, part) == handle, (platform, part)
 
 
 # What the fast path read phones with before plain_phone_digits (a regex and a translate).
