@@ -167,7 +167,7 @@ class RowChecker:
         if not isinstance(phone, float) or not phone.is_integer() or not 0 <= phone < 1e15:
             return None
         texts = list(cells)
-        texts[col] = str(int(phone))
+        texts[col] = cell_text(phone)
         return texts
 
     def plain(self, cells: list[Any]) -> dict[str, Any] | None:
