@@ -102,8 +102,24 @@ def engine(settings: Settings) -> Iterator[Engine]:
     engine.dispose()
 
 
+# Above this many contacts a PostgreSQL test's rows are cleared by TRUNCATE: DELETE took
+# ~18 s for the 200,000 of a big import's test (each row's cascades, triggers and index
+# entries), TRUNCATE well under a second; for the few rows of most tests DELETE is the
+# faster (~7 against ~40 ms: TRUNCATE makes every table's files anew).
+TRUNCATE_FROM_CONTACTS = 5_000
+
+
 def _empty_tables(engine: Engine) -> None:
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            contacts = conn.exec_driver_sql("SELECT COUNT(*) FROM contact").scalar_one()
+            if contacts > TRUNCATE_FROM_CONTACTS:
+                tables = conn.exec_driver_sql(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                    " AND tablename <> 'alembic_version'"
+                ).scalars()
+                conn.exec_driver_sql("TRUNCATE " + ", ".join(f'"{t}"' for t in tables))
+                return
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(table.delete())
         # No rows left: nothing is pending indexing.
