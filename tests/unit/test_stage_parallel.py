@@ -74,13 +74,37 @@ def contact_rows() -> list[list[str]]:
     return [list(HEADER), *data]
 
 
+class Made:
+    """The module's test file of each kind and its staging by one process, each made once
+    (a workbook of ROWS rows took seconds to write, and so did its staging): the tests
+    read them and write beside their own files."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.table = contact_rows()
+
+    def source(self, kind: str) -> Path:
+        path = self.folder / f"contacts.{kind}"
+        if not path.exists():
+            path.write_bytes(csv_bytes(self.table) if kind == "csv" else xlsx_bytes(self.table))
+        return path
+
+    def one(self, kind: str) -> Path:
+        """The source of ``kind`` staged by one process."""
+        path = self.folder / f"one-{kind}.db"
+        if not path.exists():
+            assert stage.run(spec(self.source(kind), path, workers=1)) == ROWS
+        return path
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> Made:
+    return Made(tmp_path_factory.mktemp("made"))
+
+
 @pytest.mark.parametrize("kind", ["csv", "xlsx"])
-def test_parallel_staging_equals_one_process(tmp_path: Path, kind: str) -> None:
-    source = tmp_path / f"contacts.{kind}"
-    table = contact_rows()
-    source.write_bytes(csv_bytes(table) if kind == "csv" else xlsx_bytes(table))
-    one, two = tmp_path / "one.db", tmp_path / "two.db"
-    assert stage.run(spec(source, one, workers=1)) == ROWS
+def test_parallel_staging_equals_one_process(tmp_path: Path, kind: str, made: Made) -> None:
+    source, one, two = made.source(kind), made.one(kind), tmp_path / "two.db"
     assert stage.run(spec(source, two, workers=2)) == ROWS
     single, parallel = dump(one), dump(two)
     assert parallel == single
@@ -93,13 +117,9 @@ def test_parallel_staging_equals_one_process(tmp_path: Path, kind: str) -> None:
 
 @pytest.mark.parametrize("kind", ["csv", "xlsx"])
 def test_segments_are_announced_in_order_and_make_the_same_staging_file(
-    tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str], made: Made
 ) -> None:
-    source = tmp_path / f"contacts.{kind}"
-    table = contact_rows()
-    source.write_bytes(csv_bytes(table) if kind == "csv" else xlsx_bytes(table))
-    one, cut = tmp_path / "one.db", tmp_path / "cut.db"
-    assert stage.run(spec(source, one, workers=1)) == ROWS
+    source, one, cut = made.source(kind), made.one(kind), tmp_path / "cut.db"
     capsys.readouterr()
     assert stage.run({**spec(source, cut, workers=2), "segments": 6}) == ROWS
     said = [line.split() for line in capsys.readouterr().out.splitlines()]
@@ -130,10 +150,9 @@ def test_segments_are_announced_in_order_and_make_the_same_staging_file(
 
 
 def test_a_file_shorter_than_estimated_announces_its_last_segments_empty(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], made: Made
 ) -> None:
-    source, target = tmp_path / "contacts.csv", tmp_path / "stage.db"
-    source.write_bytes(csv_bytes(contact_rows()))
+    source, target = made.source("csv"), tmp_path / "stage.db"
     limits = Limits()
     table = stage._open("csv", source, limits)
     checker = RowChecker(
@@ -157,13 +176,12 @@ def test_a_file_shorter_than_estimated_announces_its_last_segments_empty(
 
 
 def test_workers_read_a_workbook_themselves(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, made: Made
 ) -> None:
     # When this process handed a workbook's chunks out through bounded queues, the second
     # worker waited while the first checked the whole first half: the workers took turns.
     # Now no row is read here; each forked worker rereads the cells loaded before the fork.
-    source = tmp_path / "contacts.xlsx"
-    source.write_bytes(xlsx_bytes(contact_rows()))
+    source = made.source("xlsx")
     parent = os.getpid()
     opened = stage._open
 
@@ -183,9 +201,11 @@ def test_workers_read_a_workbook_themselves(
     assert dump(tmp_path / "stage.db")["row"][-1][0] == ROWS + 1
 
 
-def test_a_malformed_row_far_into_the_file_rejects_it_in_parallel(tmp_path: Path) -> None:
+def test_a_malformed_row_far_into_the_file_rejects_it_in_parallel(
+    tmp_path: Path, made: Made
+) -> None:
     source = tmp_path / "contacts.csv"
-    data = csv_bytes(contact_rows())
+    data = made.source("csv").read_bytes()
     lines = data.split(b"\r\n")
     bad = ROWS - 100
     lines[bad] = b'Budi,"budi@contoh.id,0812'  # a quote that never closes
@@ -197,11 +217,9 @@ def test_a_malformed_row_far_into_the_file_rejects_it_in_parallel(tmp_path: Path
     assert not list(tmp_path.glob("*.part*.db"))
 
 
-def test_too_many_rows_is_rejected_in_parallel(tmp_path: Path) -> None:
-    source = tmp_path / "contacts.csv"
-    source.write_bytes(csv_bytes(contact_rows()))
+def test_too_many_rows_is_rejected_in_parallel(tmp_path: Path, made: Made) -> None:
     with pytest.raises(FileRejected) as caught:
-        stage.run(spec(source, tmp_path / "stage.db", workers=2, max_rows=ROWS - 1))
+        stage.run(spec(made.source("csv"), tmp_path / "stage.db", workers=2, max_rows=ROWS - 1))
     assert caught.value.code == "file.too_many_rows"
 
 
