@@ -155,6 +155,32 @@ def test_realworld_rows_agree(name: str) -> None:
     assert seen > 0
 
 
+TAGGED: list[str] = list(rows(1)[0])
+
+
+@given(
+    st.text(alphabet="aB1 ,-\t", max_size=40)
+    | st.builds(lambda n, rest: "a" * n + rest, st.integers(95, 105), st.sampled_from(["", ",b"]))
+)
+@example("vip, VIP ,pelanggan")
+@example("a  b, c")
+@example(",,")
+@example(" , vip,vip")
+@example("a" * 100 + ", b")
+@example("a" * 101 + ", b")
+def test_tag_cells_agree(cell: str) -> None:
+    """Tags read by the fast path: trimmed, lower-cased, each once, in order; a tag with
+    two spaces in a row or over 100 characters goes the general way (which reports it)."""
+    cells = list(TAGGED)
+    cells[HEADER.index("tags")] = cell
+    check = checker(list(HEADER))
+    if assert_agrees(check, 2, cells):
+        return
+    # Declined: only for what the general path changes or reports.
+    names = [t.strip().lower() for t in cell.split(",")]
+    assert any("  " in t or len(t) > 100 for t in names) or "\t" in cell, cell
+
+
 def test_rows_the_fast_path_must_leave_to_the_general_check() -> None:
     check = checker(list(HEADER))
     good = rows(1)[0]

@@ -256,10 +256,16 @@ class RowChecker:
         tags_cell = _clean(cells[col]) if col >= 0 and cells[col] else None
         tags: list[str] = []
         if tags_cell is not None:
-            names = [t.strip().lower() for t in tags_cell.split(",")]
-            if any("  " in t or len(t) > TAG_MAX for t in names):
-                return None
-            tags = list(dict.fromkeys(t for t in names if t))
+            # One loop, native operations only: a list, any() over a generator and
+            # dict.fromkeys() of another cost ~1,500 instructions a tagged row more.
+            named: dict[str, None] = {}
+            for part in tags_cell.split(","):
+                tag = part.strip().lower()
+                if "  " in tag or len(tag) > TAG_MAX:
+                    return None
+                if tag:
+                    named[tag] = None
+            tags = list(named)
 
         custom: dict[str, Any] = {}
         for i, key in self._custom:
