@@ -248,8 +248,9 @@ class RowChecker:
                         return None
                     if handle is None:
                         return None
-                if (platform, handle.lower()) not in taken:
-                    taken.add((platform, handle.lower()))
+                seen = (platform, handle.lower())
+                if seen not in taken:
+                    taken.add(seen)
                     socials.append(Social(platform, handle))
 
         col = self._tags_at
