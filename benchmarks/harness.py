@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,10 +147,21 @@ class Kontak:
     """A data folder (SQLite, or a fresh PostgreSQL database) with the organization
     ``bench``, its admin and an API token."""
 
-    def __init__(self, work: Path, postgres_admin_url: str | None = None) -> None:
+    def __init__(
+        self,
+        work: Path,
+        postgres_admin_url: str | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        server_log: Path | None = None,
+    ) -> None:
+        """``env``: more variables for every command and the server (``PYTHONPATH`` runs
+        another checkout's code, see ``benchmarks.pairs``); ``server_log``: the file that
+        gets the server's log, instead of ``BENCH_SERVER_LOG``'s."""
         self.work = work
-        self.env = {**os.environ, "KONTAK_DATA_DIR": str(work), "NO_COLOR": "1"}
+        self.env = {**os.environ, **(env or {}), "KONTAK_DATA_DIR": str(work), "NO_COLOR": "1"}
         self.env.pop("KONTAK_DATABASE_URL", None)
+        self.server_log = server_log
         self._pg: tuple[str, str] | None = None
         if postgres_admin_url:
             self._pg = _create_database(postgres_admin_url)
@@ -177,7 +188,8 @@ class Kontak:
         port = 18000 + random.randint(0, 1999)
         # kontak serve --processes (unset: its default, a process per core up to 4)
         processes = os.environ.get("BENCH_PROCESSES")
-        log_path = os.environ.get("BENCH_SERVER_LOG")  # the server's log (imports' timings)
+        # the server's log (imports' timings)
+        log_path = self.server_log or os.environ.get("BENCH_SERVER_LOG")
         log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
         process = subprocess.Popen(
             [

@@ -16,6 +16,7 @@ import argparse
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from benchmarks.generate import HEADER, write_csv, write_xlsx
@@ -30,12 +31,15 @@ def measure(
     rows: int,
     rejected: bool,
     postgres: str | None = None,
+    env: Mapping[str, str] | None = None,
+    server_log: Path | None = None,
 ) -> tuple[list[float], list[float], list[float], list[float]]:
     """(times from upload accepted, times with the upload, peak RSS sums, peak PSS sums, in
-    MB) of ``runs`` imports into a fresh database each."""
+    MB) of ``runs`` imports into a fresh database each (``env``, ``server_log``: see
+    :class:`Kontak`)."""
     times, totals, peaks, pss = [], [], [], []
     for run in range(runs):
-        kontak = Kontak(work / f"run{run}", postgres)
+        kontak = Kontak(work / f"run{run}", postgres, env=env, server_log=server_log)
         try:
             with kontak.serve() as server, server.client() as http:
                 with PeakRss(server.process.pid) as rss:
