@@ -3,13 +3,17 @@ that real spreadsheets produce reads the same; broken files are refused with a r
 
 from __future__ import annotations
 
+import csv
 import io
+import itertools
 import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from kontak.files.csv_reader import read_csv
+from kontak.files.csv_reader import read_csv, split_line
 from kontak.files.errors import FileRejected
 from kontak.files.headers import map_headers
 from kontak.files.sniff import sniff
@@ -225,3 +229,131 @@ def test_header_problems_name_the_columns(headers: list[str], says: str) -> None
 
 def test_report_problem_column_is_ignored_on_reimport() -> None:
     assert map_headers(["problem", "name", "phone"]).fields == [None, "name", "phone"]
+
+
+# --- the line splitter against the csv module ---------------------------------------
+
+FIELD_LIMIT = 131_072
+ENDINGS = ("", "\n", "\r\n", "\r")
+
+
+def csv_module_reads(line: str, delimiter: str) -> list[str] | None:
+    """What ``csv.reader(strict=True)`` makes of ``line`` as a whole file: its one record,
+    or None (an error, or a record that needs more lines)."""
+    try:
+        records = list(csv.reader([line], delimiter=delimiter, strict=True))
+    except csv.Error:
+        return None
+    return records[0] if len(records) == 1 else None
+
+
+def agrees(line: str, delimiter: str) -> None:
+    cells = split_line(line, delimiter, FIELD_LIMIT)
+    if cells is not None:  # declined lines go to the csv module itself
+        assert cells == csv_module_reads(line, delimiter), repr(line)
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_split_line_reads_every_short_line_as_the_csv_module(delimiter: str) -> None:
+    """Every line of up to 6 characters built from a letter, a space, a quote and two
+    delimiters (the delimiter and one that is not), with each line ending: 78,124 lines."""
+    other = ";" if delimiter != ";" else ","
+    alphabet = ("a", " ", '"', delimiter, other)
+    tried = declined = 0
+    for size in range(7):
+        for body in itertools.product(alphabet, repeat=size):
+            for ending in ENDINGS:
+                line = "".join(body) + ending
+                agrees(line, delimiter)
+                tried += 1
+                declined += split_line(line, delimiter, FIELD_LIMIT) is None
+    # Most lines are read here; the rest (unclosed or doubled quotes) go to the csv module.
+    assert declined < tried / 2
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    line=st.text(alphabet=st.sampled_from('ab ",;\t"é\0\u00a0'), max_size=40),
+    ending=st.sampled_from(ENDINGS),
+    delimiter=st.sampled_from([",", ";", "\t"]),
+)
+def test_split_line_reads_longer_lines_as_the_csv_module(
+    line: str, ending: str, delimiter: str
+) -> None:
+    agrees(line + ending, delimiter)
+
+
+def test_split_line_reads_the_common_lines_and_declines_the_rest() -> None:
+    assert split_line('Budi,"Jl. A, No. 1","vip, promo",\r\n', ",", FIELD_LIMIT) == [
+        "Budi",
+        "Jl. A, No. 1",
+        "vip, promo",
+        "",
+    ]
+    assert split_line('ab"c,d\n', ",", FIELD_LIMIT) == ['ab"c', "d"]  # text, as csv reads it
+    assert split_line("\r\n", ",", FIELD_LIMIT) == []
+    assert split_line('"open, goes on\n', ",", FIELD_LIMIT) is None
+    assert split_line('"say ""hi""",x\n', ",", FIELD_LIMIT) is None
+    assert split_line('"a"b,c\n', ",", FIELD_LIMIT) is None
+    assert split_line("a\0b\n", ",", FIELD_LIMIT) is None
+    assert split_line("x" * 11 + "\n", ",", 10) is None
+
+
+def reference_rows(path: Path, encoding: str) -> list[tuple[int, list[str]]] | tuple[str, int]:
+    """The rows as the csv module alone reads them (the reader before the line splitter):
+    (row number, cells) of every data row, or the rejection's (key, row)."""
+    out: list[tuple[int, list[str]]] = []
+    with path.open(encoding=encoding, newline="") as text:
+        reader = csv.reader(text, delimiter=",", strict=True)
+        number = 0
+        header = True
+        while True:
+            number += 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return out
+            except csv.Error:
+                return ("file.malformed_csv", number)
+            if not cells or all(not c.strip() for c in cells):
+                continue
+            if header:
+                header = False
+                continue
+            out.append((number, cells))
+
+
+def kontak_rows(path: Path) -> list[tuple[int, list[str]]] | tuple[str, int]:
+    try:
+        return [(n, [str(c) for c in cells]) for n, cells in read_csv(path, LIMITS).rows]
+    except FileRejected as exc:
+        return (exc.message.key, int(exc.message.params["row"]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    records=st.lists(
+        st.lists(
+            st.one_of(
+                st.text(alphabet=st.sampled_from("ab ,é"), max_size=6),
+                st.text(alphabet=st.sampled_from('ab ,"\n\r'), max_size=6).map(
+                    lambda s: '"' + s.replace('"', '""') + '"'
+                ),
+                st.text(alphabet=st.sampled_from('ab ",\n'), max_size=6),  # maybe malformed
+            ),
+            min_size=0,
+            max_size=4,
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    ending=st.sampled_from(["\n", "\r\n", "\r"]),
+)
+def test_a_file_reads_the_same_rows_or_the_same_rejection_as_with_the_csv_module_alone(
+    tmp_path_factory: pytest.TempPathFactory, records: list[list[str]], ending: str
+) -> None:
+    text = "name,phone" + ending + "".join(",".join(r) + ending for r in records)
+    path = tmp_path_factory.mktemp("lines") / "file.csv"
+    path.write_bytes(text.encode("utf-8"))
+    expected = reference_rows(path, "utf-8")
+    assert kontak_rows(path) == expected, repr(text)
