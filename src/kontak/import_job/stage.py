@@ -11,6 +11,7 @@ process) or a runaway parse ends this process only. Protocol on stdout, one line
 
 from __future__ import annotations
 
+import collections
 import gc
 import itertools
 import json
@@ -302,11 +303,12 @@ def _worker(
             rows = table.rows
         else:
             rows = reread()
-        numbered = enumerate(_chunks(rows, CHUNK_ROWS))
-        mine = itertools.takewhile(
-            lambda item: end is None or item[0] < end,
-            itertools.dropwhile(lambda item: item[0] < first, numbered),
-        )
+        # The rows before this worker's run are read only to know where it starts (their
+        # records and numbers): dropped as they come, never gathered into chunks.
+        rows = iter(rows)
+        collections.deque(itertools.islice(rows, first * CHUNK_ROWS), maxlen=0)
+        numbered = enumerate(_chunks(rows, CHUNK_ROWS), start=first)
+        mine = itertools.takewhile(lambda item: end is None or item[0] < end, numbered)
         for number, chunk in mine:
             while part + 1 < len(plan.files) and number >= plan.starts[part + 1]:
                 tags |= _close_segment(stage, plan, part, results)
