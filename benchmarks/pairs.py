@@ -100,12 +100,7 @@ def checkout(rev: str, *, plain: bool) -> Iterator[Version]:
             ["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(tree), rev],
             check=True,
         )
-        env = {"PYTHONPATH": str(tree / "src")}
-        if plain:
-            env["KONTAK_COMPILED_PARSER"] = "false"
-        else:
-            _build_native(env)
-        yield Version(rev, env)
+        yield _version(rev, tree / "src", plain=plain)
     finally:
         subprocess.run(
             ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False
@@ -113,8 +108,8 @@ def checkout(rev: str, *, plain: bool) -> Iterator[Version]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def commit_of(rev: str) -> str:
-    """The commit ``rev`` names; SystemExit with git's message when it names none."""
+def check_commit(rev: str) -> None:
+    """SystemExit with a message when ``rev`` names no commit git knows."""
     done = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
         capture_output=True,
@@ -124,16 +119,20 @@ def commit_of(rev: str) -> str:
         raise SystemExit(
             f"git knows no commit {rev!r} in {ROOT}: name one as git does (HEAD, main~3, a hash)."
         )
-    return done.stdout.strip()
 
 
 def working_tree(*, plain: bool) -> Version:
-    env = {"PYTHONPATH": str(ROOT / "src")}
+    return _version(CURRENT, ROOT / "src", plain=plain)
+
+
+def _version(name: str, src: Path, *, plain: bool) -> Version:
+    """The package under ``src``, its parser compiled (built when missing) unless ``plain``."""
+    env = {"PYTHONPATH": str(src)}
     if plain:
         env["KONTAK_COMPILED_PARSER"] = "false"
     else:
         _build_native(env)
-    return Version(CURRENT, env)
+    return Version(name, env)
 
 
 def _build_native(env: dict[str, str]) -> None:
@@ -254,7 +253,7 @@ def main() -> None:
         "--no-probe", action="store_true", help="leave out the machine's speed at start and end"
     )
     args = parser.parse_args()
-    commit_of(args.rev)
+    check_commit(args.rev)
     engine = "PostgreSQL" if args.postgres else "SQLite"
     kind = args.format.upper() + (" (1% dup + 1% invalid → rejected)" if args.rejected else "")
     probe: Callable[[], str] = _not_probed if args.no_probe else speed_probe
