@@ -30,7 +30,7 @@ from kontak.import_job import repository, service, stage
 from kontak.import_job.paths import job_dir, progress_path, stage_path, write_progress
 from kontak.import_job.runner import WORKER_ID, recover, run_job
 from kontak.import_job.staging import Stage
-from kontak.import_job.stream import StreamedWrite
+from kontak.import_job.stream import SQLITE_WORKER_NICENESS, StreamedWrite
 from tests.conftest import count_contacts
 from tests.factories import Member, make_member, write_held
 from tests.files import csv_bytes
@@ -165,7 +165,7 @@ def test_a_big_clean_file_is_written_as_checked_with_the_same_contacts(
         streamed = import_as(settings, sessions, "acme", data)
     assert "written as checked" in caplog.text  # the streamed way was taken
     # SQLite's writer shares the cores with the workers: they run nicer (stream.py).
-    niceness = 2 if engine.dialect.name == "sqlite" else 0
+    niceness = SQLITE_WORKER_NICENESS if engine.dialect.name == "sqlite" else 0
     parser_log = (job_dir(settings, streamed["id"]) / "stage.log").read_text()
     assert f"workers: 2, niceness +{niceness}" in parser_log
     after = import_as(settings, sessions, "beta", data, stream=False)

@@ -235,3 +235,23 @@ def test_later_workers_take_shorter_runs_of_a_csv() -> None:
     work = [0.05 * first + run for first, run in zip(firsts, runs, strict=True)]
     assert max(work) - min(work) <= 1.5  # runs are whole chunks, each end rounded
     assert stage._firsts(1, 2, 0.05) == [0, 1]  # the last run takes what is left anyway
+
+
+def test_a_workers_last_segments_are_its_smallest() -> None:
+    """What is left to write once the checking ends is a worker's last segments: the
+    segments are equal but for the last three, each smaller than the one before."""
+    for parts in range(1, 8):
+        starts = stage._starts(40, 290, parts)
+        assert len(starts) == parts
+        assert starts[0] == 40
+        assert starts == sorted(starts)
+        sizes = [b - a for a, b in itertools.pairwise([*starts, 290])]
+        assert sum(sizes) == 250
+        body, tail = sizes[: max(0, parts - 3)], sizes[max(0, parts - 3) :]
+        assert max(body, default=0) - min(body, default=0) <= 1  # whole chunks
+        assert tail == sorted(tail, reverse=True)
+        if parts >= 2:
+            assert sizes[-1] < 0.7 * sizes[0]
+    # A run of fewer chunks than segments leaves some empty, none of a negative size.
+    assert stage._starts(7, 9, 5) == [7, 7, 8, 8, 8]
+    assert stage._starts(9, 9, 5) == [9] * 5

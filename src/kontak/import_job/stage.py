@@ -260,13 +260,27 @@ class _Plan:
 
 
 def _starts(first: int, stop: int, parts: int) -> list[int]:
-    """The first chunks of ``parts`` parts of chunks ``first`` to ``stop``, the first and
-    the last shorter than those between (sizes 1, 2, … 2, 1): the runner writes the first
-    segment early, each while the next are checked, and what is left to write once
-    checking ends is short."""
-    weights = [min(i + 1, parts - i, 2) for i in range(parts)]
+    """The first chunks of ``parts`` parts of chunks ``first`` to ``stop``, sized by
+    :func:`_segment_weights`."""
+    weights = _segment_weights(parts)
     total, span = sum(weights), max(0, stop - first)
     return [first + span * sum(weights[:i]) // total for i in range(parts)]
+
+
+# The relative sizes of a worker's segments: equal, but the last three shrink. The runner
+# writes each segment while the next ones are checked; what is left to write once the
+# checking ends (the last segments of every worker) is written alone, one core idle, and
+# the commit waits for it. 1M rows, ten segments, through the server (session 40,
+# alternated pairs): equal sizes against 1, 2, 2, 2, 1 ratio 0.98; these against equal
+# sizes 0.97.
+_BODY_WEIGHT = 12
+_TAIL_WEIGHTS = (10, 8, 5)
+
+
+def _segment_weights(parts: int) -> list[int]:
+    """The relative sizes of ``parts`` consecutive segments of one worker's run."""
+    tail = list(_TAIL_WEIGHTS[max(0, len(_TAIL_WEIGHTS) - parts) :])
+    return [_BODY_WEIGHT] * (parts - len(tail)) + tail
 
 
 def _firsts(chunks: int, workers: int, skip_cost: float) -> list[int]:

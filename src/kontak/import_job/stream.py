@@ -38,15 +38,21 @@ from kontak.tag import service as tag_service
 
 log = logging.getLogger("kontak.import")
 # At most this many segments: SQLite attaches each to the import's connection until the
-# commit (it cannot detach inside a transaction) and allows ten attached files.
-MAX_SEGMENTS = 8
+# commit (it cannot detach inside a transaction) and allows ten attached files. Ten, not
+# eight, since session 40: the last segments, written alone once the checking ends, are
+# smaller (1M rows through the server, alternated pairs: ratio 0.96).
+MAX_SEGMENTS = 10
 # SQLite: the parsing workers run this much nicer than the writer while it writes their
-# segments. Sharing the two cores evenly among two workers and the writer left the writer
-# ~3 s of segments to write after the checking ended; +2 gives it about the share its work
-# needs (1M rows by the CLI, eight alternated comparisons: completed in 17.3 s on
-# average, against 19.5 s). On PostgreSQL the writes are the server's: there it made the
-# import slower (2 pairs: 34.1 / 33.8 s against 29.1 / 32.4 s), so it is not used.
-SQLITE_WORKER_NICENESS = 2
+# segments, so that the writer has a core of its own whenever it has rows to write.
+# Shared evenly, the writer was left ~3 s of segments to write after the checking ended
+# (session 11). +2 gave it ~0.9 of a core (CFS weights 1,024 against 2 x 655); since
+# sessions 37-39 made the checking cheaper, the writer again had ~3 s left at the end, and
+# +6 (any of +4 and up gives it the whole core) made 1M rows through the server 5-6%
+# sooner: writer busy ~10.2 -> ~8.8 s, the checking ~0.3 s longer (session 40, four
+# alternated pairs, ratios 0.86-0.96; +12 against +6: no difference). On PostgreSQL the
+# writes are the server's: there it made the import slower (2 pairs: 34.1 / 33.8 s
+# against 29.1 / 32.4 s), so it is not used.
+SQLITE_WORKER_NICENESS = 6
 
 
 def worker_niceness(dialect: str) -> int:
