@@ -190,6 +190,8 @@ class Kontak:
         processes = os.environ.get("BENCH_PROCESSES")
         # the server's log (imports' timings)
         log_path = self.server_log or os.environ.get("BENCH_SERVER_LOG")
+        if log_path:  # beside a SQLite database's folder, or where nothing was made yet
+            Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
         process = subprocess.Popen(
             [

@@ -34,7 +34,7 @@ PG_ADMIN_URL = os.environ.get(
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
-def _postgres_admin() -> Engine:
+def postgres_admin() -> Engine:
     engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
@@ -50,7 +50,7 @@ def _postgres_admin() -> Engine:
 
 def create_postgres_database() -> tuple[str, Engine, str]:
     """A new, empty database on the test server: (url, admin engine, name)."""
-    admin = _postgres_admin()
+    admin = postgres_admin()
     name = f"kontak_test_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
