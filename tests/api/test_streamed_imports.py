@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import threading
 import time
 from datetime import timedelta
@@ -168,6 +169,11 @@ def test_a_big_clean_file_is_written_as_checked_with_the_same_contacts(
     niceness = SQLITE_WORKER_NICENESS if engine.dialect.name == "sqlite" else 0
     parser_log = (job_dir(settings, streamed["id"]) / "stage.log").read_text()
     assert f"workers: 2, niceness +{niceness}" in parser_log
+    # Each worker logs its run and its times (what SKIP_COST and the segments balance).
+    runs = re.findall(r"^worker (\d): (\d+) rows from chunk (\d+) in [\d.]+ s", parser_log, re.M)
+    assert sorted(int(worker) for worker, _, _ in runs) == [0, 1]
+    assert sum(int(rows) for _, rows, _ in runs) == N
+    assert min(int(chunk) for _, _, chunk in runs) == 0
     after = import_as(settings, sessions, "beta", data, stream=False)
     parser_log = (job_dir(settings, after["id"]) / "stage.log").read_text()
     assert "niceness" not in parser_log  # not streamed: no writer to make room for

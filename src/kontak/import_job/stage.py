@@ -304,6 +304,7 @@ def _worker(
     ("segment", number, rows, invalid rows); then report ("ok", rows, tags), or the
     reason the file is rejected."""
     me, first, end = plan.worker, plan.starts[0], plan.end
+    started, cpu = time.monotonic(), time.process_time()
     die_with_parent()  # not inherited through fork: a killed child leaves no worker behind
     if plan.first_segment is not None and job.niceness:
         os.nice(job.niceness)
@@ -321,6 +322,7 @@ def _worker(
         # records and numbers): dropped as they come, never gathered into chunks.
         rows = iter(rows)
         collections.deque(itertools.islice(rows, first * CHUNK_ROWS), maxlen=0)
+        skipped = time.monotonic() - started
         numbered = enumerate(_chunks(rows, CHUNK_ROWS), start=first)
         mine = itertools.takewhile(lambda item: end is None or item[0] < end, numbered)
         for number, chunk in mine:
@@ -337,6 +339,13 @@ def _worker(
             for later in range(part + 1, len(plan.files)):  # the file ended before these
                 stage = Stage(plan.files[later], create=True)
                 _close_segment(stage, plan, later, results)
+        # What balances the workers' runs (SKIP_COST) and the segments, in the child's
+        # log (the job folder's stage.log).
+        sys.stderr.write(
+            f"worker {me}: {done[me]} rows from chunk {first} in {time.monotonic() - started:.2f} s"
+            f" (CPU {time.process_time() - cpu:.2f} s; the rows before its run read in"
+            f" {skipped:.2f} s)\n"
+        )
         results.put(("ok", done[me], sorted(tags)))
     except FileRejected as exc:
         results.put(("reject", exc.message.to_json()))
